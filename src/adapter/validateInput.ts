@@ -1,0 +1,39 @@
+import { createError } from '../errors/createError.js';
+import { IdempotencyErrorCode } from '../errors/IdempotencyErrorCode.js';
+import type { Operation } from './storageCall.js';
+
+/** DynamoDB's limit on a partition key value, in UTF-8 bytes. */
+export const MAX_PARTITION_KEY_BYTES = 2048;
+
+/** Rejects a key that is not a non-empty string, or whose partition key DynamoDB would refuse. */
+export function requireKey(operation: Operation, key: unknown, keyPrefix: string): string {
+  if (typeof key !== 'string' || key.length === 0) {
+    throw createError(
+      IdempotencyErrorCode.KEY_REQUIRED,
+      `${operation}: key must be a non-empty string (got ${key === '' ? 'an empty string' : typeof key})`,
+      { context: { operation } },
+    );
+  }
+  // Measured here because dynalite counts UTF-16 units while DynamoDB counts UTF-8 bytes.
+  const bytes = Buffer.byteLength(keyPrefix, 'utf8') + Buffer.byteLength(key, 'utf8');
+  if (bytes > MAX_PARTITION_KEY_BYTES) {
+    throw createError(
+      IdempotencyErrorCode.KEY_REQUIRED,
+      `${operation}: partition key would be ${bytes} bytes, over DynamoDB's ${MAX_PARTITION_KEY_BYTES}-byte limit`,
+      { context: { operation, bytes, limit: MAX_PARTITION_KEY_BYTES } },
+    );
+  }
+  return key;
+}
+
+/** Rejects a duration that is not a finite number above zero. */
+export function requirePositive(operation: Operation, name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw createError(
+      IdempotencyErrorCode.INVALID_CONFIG,
+      `${operation}: ${name} must be a finite number of milliseconds > 0 (got ${String(value)})`,
+      { context: { operation, [name]: value } },
+    );
+  }
+  return value;
+}

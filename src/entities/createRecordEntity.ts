@@ -1,0 +1,33 @@
+import { Entity } from 'electrodb';
+import {
+  ENTITY_NAMES,
+  ENTITY_VERSION,
+  type EntityOptions,
+  primaryIndex,
+  sharedAttributes,
+} from './entityModel.js';
+
+/**
+ * The completed idempotency record. `response` and `headers` are JSON strings so that any
+ * JSON value round-trips exactly (native maps reject `1e21`, dates, `undefined` members).
+ */
+export function createRecordEntity(options: EntityOptions) {
+  return new Entity(
+    {
+      model: { entity: ENTITY_NAMES.record, version: ENTITY_VERSION, service: options.service },
+      attributes: {
+        ...sharedAttributes(options),
+        response: { type: 'string' },
+        statusCode: { type: 'number' },
+        headers: { type: 'string' },
+        createdAt: { type: 'number', required: true },
+        // The record's lifetime, stored as `ttlMs` so it can never collide with a table TTL attribute named `ttl`.
+        ttl: { type: 'number', required: true, field: 'ttlMs' },
+      },
+      indexes: { primary: primaryIndex(options) },
+    },
+    { client: options.client, table: options.table },
+  );
+}
+
+export type RecordEntity = ReturnType<typeof createRecordEntity>;

@@ -1,0 +1,16 @@
+export { ElectroDynamoAdapter } from './adapter/ElectroDynamoAdapter.js';
+export { MAX_PARTITION_KEY_BYTES } from './adapter/validateInput.js';
+export {
+  createLockEntity,
+  createRecordEntity,
+  ENTITY_NAMES,
+  ENTITY_VERSION,
+  type EntityOptions,
+  type LockEntity,
+  type RecordEntity,
+} from './entities/index.js';
+export { usesCoreErrorClass } from './errors/createError.js';
+export { IdempotencyError, type IdempotencyErrorOptions } from './errors/IdempotencyError.js';
+export { IdempotencyErrorCode } from './errors/IdempotencyErrorCode.js';
+export { DEFAULTS, type ElectroDynamoAdapterOptions } from './options.js';
+export type { IdempotencyRecord, StorageAdapter } from './types.js';

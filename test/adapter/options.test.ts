@@ -1,0 +1,133 @@
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ElectroDynamoAdapter } from '../../src/adapter/ElectroDynamoAdapter.js';
+import { IdempotencyError } from '../../src/errors/IdempotencyError.js';
+import type { ElectroDynamoAdapterOptions } from '../../src/options.js';
+import { startTestTable, type TestTable } from '../support/testTable.js';
+
+let env: TestTable;
+beforeAll(async () => {
+  env = await startTestTable();
+});
+afterAll(() => env.close());
+
+function constructionError(options: Partial<ElectroDynamoAdapterOptions>): unknown {
+  try {
+    new ElectroDynamoAdapter({ client: env.client, table: env.table, prefix: 'idem', ...options });
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
+
+describe('ElectroDynamoAdapter options', () => {
+  it.each([
+    [{ table: '' }, /"table" must be a non-empty string/],
+    [{ prefix: '' }, /"prefix" must be a non-empty string/],
+    [{ prefix: 'a#b' }, /"prefix" \("a#b"\) must not contain the separator "#"/],
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the literal ${ is the input under test
+    [{ prefix: 'a${b}' }, /"prefix" must not contain "\$\{"/],
+    [{ pkField: 'sk' }, /"pkField" and "skField" must differ/],
+    [{ ttlField: 'owner' }, /"ttlField" \("owner"\) clashes/],
+    [{ client: {} as never }, /"client" must be a DynamoDBClient or DynamoDBDocumentClient/],
+    [{ pkfield: 'PK' } as never, /unknown option "pkfield"/],
+  ])('rejects %j with INVALID_CONFIG naming the problem', (options, message) => {
+    // Act
+    const error = constructionError(options);
+
+    // Assess
+    expect(error).toBeInstanceOf(IdempotencyError);
+    expect(error).toMatchObject({ code: 'INVALID_CONFIG' });
+    expect((error as Error).message).toMatch(message);
+  });
+
+  it('accepts a DynamoDBDocumentClient as well as a DynamoDBClient', async () => {
+    // Prepare
+    const documentClient = DynamoDBDocumentClient.from(env.client);
+    const adapter = new ElectroDynamoAdapter({
+      client: documentClient,
+      table: env.table,
+      prefix: 'doc',
+    });
+
+    // Act
+    await adapter.set('k', { response: { n: 1 }, createdAt: Date.now(), ttl: 60_000 });
+
+    // Assess
+    expect((await env.adapter({ prefix: 'doc' }).get('k'))?.response).toEqual({ n: 1 });
+  });
+
+  it('uses the configured separator and key attribute names', async () => {
+    // Prepare
+    const adapter = env.adapter({ prefix: 'idem', separator: '|' });
+
+    // Act
+    await adapter.set('sep', { response: 1, createdAt: Date.now(), ttl: 60_000 });
+
+    // Assess
+    expect((await env.scan()).some((i) => i.pk === 'idem|sep' && i.sk === 'idem')).toBe(true);
+  });
+});
+
+describe('ElectroDynamoAdapter storage failures', () => {
+  it('a missing table surfaces as STORAGE_ERROR naming the table, operation and key', async () => {
+    // Prepare
+    const adapter = env.adapter({ table: 'no-such-table' });
+
+    // Act
+    const error = await adapter.get('k').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+
+    // Assess
+    expect(error).toBeInstanceOf(IdempotencyError);
+    expect(error).toMatchObject({
+      code: 'STORAGE_ERROR',
+      context: { operation: 'get', table: 'no-such-table', key: 'k' },
+    });
+    expect((error as Error).message).toContain('no-such-table');
+    expect((error as Error).cause).toMatchObject({ name: 'ResourceNotFoundException' });
+    expect((error as IdempotencyError).getStatusCode()).toBe(503);
+  });
+
+  it('a response JSON cannot represent fails with SERIALIZATION_ERROR and writes nothing', async () => {
+    // Prepare
+    const adapter = env.adapter();
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    env.commands.reset();
+
+    // Act
+    const bigint = adapter.set('bigint', { response: { n: 10n }, createdAt: Date.now(), ttl: 1 });
+    const cyclic = adapter.set('cyclic', { response: circular, createdAt: Date.now(), ttl: 1 });
+
+    // Assess
+    await expect(bigint).rejects.toMatchObject({ code: 'SERIALIZATION_ERROR' });
+    await expect(cyclic).rejects.toMatchObject({ code: 'SERIALIZATION_ERROR' });
+    expect(env.commands.sent).toEqual([]);
+  });
+
+  it.each([
+    ['', /non-empty string/],
+    ['k'.repeat(2_100), /over DynamoDB's 2048-byte limit/],
+    ['é'.repeat(1_100), /partition key would be 2205 bytes/],
+  ])('rejects the key %# with KEY_REQUIRED before any request', async (key, message) => {
+    // Prepare
+    env.commands.reset();
+
+    // Act
+    const error = await env
+      .adapter()
+      .get(key)
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+
+    // Assess
+    expect(error).toMatchObject({ code: 'KEY_REQUIRED' });
+    expect((error as Error).message).toMatch(message);
+    expect(env.commands.sent).toEqual([]);
+  });
+});

@@ -1,0 +1,104 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { executeLikeCore } from '../support/coreReference.js';
+import { startTestTable, type TestTable } from '../support/testTable.js';
+
+let env: TestTable;
+beforeAll(async () => {
+  env = await startTestTable();
+});
+afterAll(() => env.close());
+beforeEach(() => env.commands.reset());
+
+describe('ElectroDynamoAdapter requests per flow (core call sequence)', () => {
+  it('a first execution sends 3 requests: consistent get, conditional claim, record put', async () => {
+    // Prepare
+    const adapter = env.adapter();
+
+    // Act
+    const result = await executeLikeCore(adapter, 'first-execution', async () => ({ ok: true }));
+
+    // Assess
+    expect(result).toEqual({ ok: true });
+    expect(env.commands.sent.map((c) => c.name)).toEqual([
+      'GetItemCommand',
+      'PutItemCommand',
+      'PutItemCommand',
+    ]);
+    const [get, claim, store] = env.commands.sent.map((c) => c.input);
+    expect(get).toMatchObject({
+      TableName: env.table,
+      ConsistentRead: true,
+      Key: { pk: 'idem#first-execution', sk: 'idem' },
+    });
+    expect(claim).toMatchObject({
+      TableName: env.table,
+      ConditionExpression: 'attribute_not_exists(#validUntil) OR #validUntil < :validUntil0',
+      ExpressionAttributeNames: { '#validUntil': 'validUntil' },
+      Item: { pk: 'idem#first-execution', sk: 'idem', __edb_e__: 'idempotencyLock' },
+    });
+    expect(store).toMatchObject({
+      TableName: env.table,
+      Item: { pk: 'idem#first-execution', sk: 'idem', __edb_e__: 'idempotencyRecord' },
+    });
+    expect(store).not.toHaveProperty('ConditionExpression');
+  });
+
+  it('a replay sends 1 request', async () => {
+    // Prepare
+    const adapter = env.adapter();
+    await executeLikeCore(adapter, 'replay', async () => 'stored');
+    env.commands.reset();
+    let ran = false;
+
+    // Act
+    const result = await executeLikeCore(env.adapter(), 'replay', async () => {
+      ran = true;
+      return 'fresh';
+    });
+
+    // Assess
+    expect(result).toBe('stored');
+    expect(ran).toBe(false);
+    expect(env.commands.sent.map((c) => c.name)).toEqual(['GetItemCommand']);
+    expect(env.commands.sent[0]?.input).toMatchObject({ ConsistentRead: true });
+  });
+
+  it('a failed handler stores its error in 3 requests and a retry replays it in 1', async () => {
+    // Act
+    const first = executeLikeCore(env.adapter(), 'handler-throws', async () => {
+      throw new Error('boom');
+    });
+
+    // Assess
+    await expect(first).rejects.toThrow('boom');
+    expect(env.commands.sent).toHaveLength(3);
+    env.commands.reset();
+    await expect(executeLikeCore(env.adapter(), 'handler-throws', async () => 'x')).rejects.toThrow(
+      'boom',
+    );
+    expect(env.commands.sent).toHaveLength(1);
+  });
+
+  it('releasing a lock that was never followed by set sends one owner-conditioned delete', async () => {
+    // Prepare
+    const adapter = env.adapter();
+    await adapter.acquireLock('release-only', 60_000);
+    const claim = env.commands.sent[0]?.input.Item as Record<string, unknown> | undefined;
+    const owner = claim?.owner;
+    env.commands.reset();
+
+    // Act
+    await adapter.releaseLock('release-only');
+
+    // Assess
+    expect(env.commands.sent).toHaveLength(1);
+    expect(env.commands.sent[0]).toMatchObject({
+      name: 'DeleteItemCommand',
+      input: {
+        Key: { pk: 'idem#release-only', sk: 'idem' },
+        ConditionExpression: '#owner = :owner0',
+        ExpressionAttributeValues: { ':owner0': owner },
+      },
+    });
+  });
+});

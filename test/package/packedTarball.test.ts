@@ -1,0 +1,139 @@
+import { execFile } from 'node:child_process';
+import { cp, mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * Installs the packed tarball (what `npm publish` would ship) into two throwaway consumers,
+ * one with the core installed (a test double with a distinct class per module format) and one
+ * without, then loads it from ESM and CommonJS and type-checks it under NodeNext.
+ */
+const run = promisify(execFile);
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const work = path.join(root, 'test/.tmp/packed');
+const fixtures = path.join(root, 'test/fixtures');
+const PACKAGE = '@reaatech/idempotency-middleware-adapter-electrodb';
+
+async function installConsumer(name: string, tarball: string, withCore: boolean): Promise<string> {
+  const dir = path.join(work, name);
+  const target = path.join(dir, 'node_modules', PACKAGE);
+  await mkdir(target, { recursive: true });
+  await run('tar', ['-xzf', tarball, '-C', target, '--strip-components=1']);
+  if (withCore) {
+    await cp(
+      path.join(fixtures, 'fake-core'),
+      path.join(dir, 'node_modules/@reaatech/idempotency-middleware'),
+      { recursive: true },
+    );
+  }
+  await cp(path.join(fixtures, 'consumer'), dir, { recursive: true });
+  return dir;
+}
+
+interface ErrorShape {
+  name: string;
+  code: string;
+  message: string;
+  recoverable: boolean;
+  status: number;
+  isCoreClass: boolean | null;
+  isLocalClass: boolean;
+}
+interface ProbeResult {
+  coreFormat: 'esm' | 'cjs' | null;
+  usesCoreErrorClass: boolean;
+  timeout: ErrorShape;
+  config: ErrorShape;
+}
+
+async function probe(dir: string, script: 'probe.mjs' | 'probe.cjs'): Promise<ProbeResult> {
+  const { stdout } = await run(process.execPath, [script], {
+    cwd: dir,
+    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+  });
+  return JSON.parse(stdout) as ProbeResult;
+}
+
+let withCore: string;
+let withoutCore: string;
+
+beforeAll(async () => {
+  await rm(work, { recursive: true, force: true });
+  await mkdir(work, { recursive: true });
+  const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', work], {
+    cwd: root,
+  });
+  const [{ filename }] = JSON.parse(stdout) as [{ filename: string }];
+  const tarball = path.join(work, filename);
+  withCore = await installConsumer('with-core', tarball, true);
+  withoutCore = await installConsumer('without-core', tarball, false);
+}, 120_000);
+
+describe('packed tarball', () => {
+  it.each([
+    ['probe.mjs', 'esm'],
+    ['probe.cjs', 'cjs'],
+  ] as const)(
+    '%s: errors are the core IdempotencyError of the same module format',
+    async (script, format) => {
+      // Act
+      const result = await probe(withCore, script);
+
+      // Assess
+      expect(result.coreFormat).toBe(format);
+      expect(result.usesCoreErrorClass).toBe(true);
+      expect(result.timeout).toEqual({
+        name: 'IdempotencyError',
+        code: 'LOCK_TIMEOUT',
+        message: 'Lock wait timeout exceeded',
+        recoverable: true,
+        status: 409,
+        isCoreClass: true,
+        isLocalClass: false,
+      });
+      expect(result.config).toMatchObject({
+        code: 'INVALID_CONFIG',
+        isCoreClass: true,
+        status: 500,
+      });
+    },
+  );
+
+  it.each(['probe.mjs', 'probe.cjs'] as const)(
+    '%s without the core: errors are the local class with the same shape',
+    async (script) => {
+      // Act
+      const result = await probe(withoutCore, script);
+
+      // Assess
+      expect(result.coreFormat).toBeNull();
+      expect(result.usesCoreErrorClass).toBe(false);
+      expect(result.timeout).toEqual({
+        name: 'IdempotencyError',
+        code: 'LOCK_TIMEOUT',
+        message: 'Lock wait timeout exceeded',
+        recoverable: true,
+        status: 409,
+        isCoreClass: null,
+        isLocalClass: true,
+      });
+      expect(result.config).toMatchObject({ code: 'INVALID_CONFIG', isLocalClass: true });
+    },
+  );
+
+  it('type-checks for ESM and CommonJS consumers under NodeNext, against the core types', async () => {
+    // Act
+    const tsc = path.join(root, 'node_modules/typescript/bin/tsc');
+    const result = await run(process.execPath, [tsc, '-p', 'tsconfig.json'], {
+      cwd: withCore,
+    }).then(
+      () => 'ok',
+      (error: { stdout: string }) => error.stdout,
+    );
+
+    // Assess
+    expect(result).toBe('ok');
+  });
+});
