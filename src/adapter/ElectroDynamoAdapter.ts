@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { createLockEntity, type LockEntity } from '../entities/createLockEntity.js';
-import { createRecordEntity, type RecordEntity } from '../entities/createRecordEntity.js';
+import type { LockEntity } from '../entities/createLockEntity.js';
+import type { RecordEntity } from '../entities/createRecordEntity.js';
 import { createError } from '../errors/createError.js';
 import { IdempotencyErrorCode } from '../errors/IdempotencyErrorCode.js';
 import {
@@ -9,6 +9,7 @@ import {
   resolveOptions,
 } from '../options.js';
 import type { IdempotencyRecord, StorageAdapter } from '../types.js';
+import { createEntities } from './createEntities.js';
 import { claimLock, isLockHeld, releaseOwnedLock } from './lockOperations.js';
 import { OwnedLocks } from './OwnedLocks.js';
 import { prepareRecordWrite, readRecord, removeRecord } from './recordOperations.js';
@@ -36,10 +37,7 @@ export class ElectroDynamoAdapter implements StorageAdapter {
   constructor(options: ElectroDynamoAdapterOptions) {
     this.options = resolveOptions(options);
     this.keyPrefix = `${this.options.prefix}${this.options.separator}`;
-    this.entities = {
-      record: createRecordEntity(this.options),
-      lock: createLockEntity(this.options),
-    };
+    this.entities = createEntities(this.options);
   }
 
   /** The client is connectionless: nothing to prepare. */

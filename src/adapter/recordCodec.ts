@@ -43,7 +43,7 @@ export function encodeRecord(key: string, record: IdempotencyRecord): StoredReco
   const item: StoredRecord = {
     cacheKey: key,
     createdAt,
-    ttl,
+    ttlMs: ttl,
     validUntil,
     expiresAt: toEpochSeconds(validUntil),
   };
@@ -63,7 +63,7 @@ export function decodeRecord(item: EntityItem<RecordEntity>): IdempotencyRecord 
   const record: IdempotencyRecord = {
     response: item.response === undefined ? undefined : JSON.parse(item.response),
     createdAt: item.createdAt,
-    ttl: item.ttl,
+    ttl: item.ttlMs,
   };
   if (item.statusCode !== undefined) record.statusCode = item.statusCode;
   if (item.headers !== undefined) record.headers = JSON.parse(item.headers);

@@ -21,8 +21,8 @@ export function createRecordEntity(options: EntityOptions) {
         statusCode: { type: 'number' },
         headers: { type: 'string' },
         createdAt: { type: 'number', required: true },
-        // The record's lifetime, stored as `ttlMs` so it can never collide with a table TTL attribute named `ttl`.
-        ttl: { type: 'number', required: true, field: 'ttlMs' },
+        // The record's `ttl`, named apart so a table TTL attribute may itself be called `ttl`.
+        ttlMs: { type: 'number', required: true },
       },
       indexes: { primary: primaryIndex(options) },
     },

@@ -1,8 +1,9 @@
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ElectroDynamoAdapter } from '../../src/adapter/ElectroDynamoAdapter.js';
 import { IdempotencyError } from '../../src/errors/IdempotencyError.js';
 import type { ElectroDynamoAdapterOptions } from '../../src/options.js';
+import { createTable } from '../support/dynalite.js';
 import { startTestTable, type TestTable } from '../support/testTable.js';
 
 let env: TestTable;
@@ -129,5 +130,39 @@ describe('ElectroDynamoAdapter storage failures', () => {
     expect(error).toMatchObject({ code: 'KEY_REQUIRED' });
     expect((error as Error).message).toMatch(message);
     expect(env.commands.sent).toEqual([]);
+  });
+});
+
+describe('ElectroDynamoAdapter on other key and TTL attribute names', () => {
+  it('works on a PK/SK table and writes the TTL attribute under ttlField', async () => {
+    // Prepare
+    await createTable(env.client, 'upper-keys', { pk: 'PK', sk: 'SK' });
+    const adapter = new ElectroDynamoAdapter({
+      client: env.client,
+      table: 'upper-keys',
+      prefix: 'IDEM',
+      pkField: 'PK',
+      skField: 'SK',
+      ttlField: 'ttl',
+    });
+    const record = { response: { ok: 1 }, createdAt: 1_800_000_000_000, ttl: 9_000_000_000 };
+
+    // Act
+    expect(await adapter.acquireLock('K', 60_000)).toBe(true);
+    await adapter.set('K', record);
+
+    // Assess
+    expect(await adapter.get('K')).toStrictEqual(record);
+    const { Items = [] } = await DynamoDBDocumentClient.from(env.client).send(
+      new ScanCommand({ TableName: 'upper-keys' }),
+    );
+    expect(Items).toHaveLength(1);
+    expect(Items[0]).toMatchObject({
+      PK: 'IDEM#K',
+      SK: 'IDEM',
+      ttl: 1_809_000_000,
+      ttlMs: 9_000_000_000,
+    });
+    expect(Items[0]).not.toHaveProperty('expiresAt');
   });
 });

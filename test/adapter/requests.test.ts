@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { executeLikeCore } from '../support/coreReference.js';
+import { executeLikeCore } from '../support/coreReference.mjs';
 import { startTestTable, type TestTable } from '../support/testTable.js';
 
 let env: TestTable;

@@ -1,60 +1,45 @@
-import type { IdempotencyRecord, StorageAdapter } from '../../src/types.js';
+// A small reference of the core's `IdempotencyMiddleware.execute()` storage sequence, as its
+// contract states it: get → acquireLock → get → handler → set → releaseLock, or, for a caller
+// that loses the claim, waitForLock → get. Shared by the tests and the demo.
 
-/**
- * A small reference of the core's `IdempotencyMiddleware.execute()` storage sequence, as the
- * contract states it: get → acquireLock → get → handler → set → releaseLock, or for a caller
- * that loses the claim, waitForLock → get.
- */
-export interface ExecuteOptions {
-  ttl: number;
-  lockTimeout: number;
-  lockTtl: number;
-  lockPollInterval: number;
-}
-
-export const CORE_DEFAULTS: ExecuteOptions = {
+export const CORE_DEFAULTS = Object.freeze({
   ttl: 24 * 60 * 60 * 1000,
   lockTimeout: 30_000,
   lockTtl: 30_000,
   lockPollInterval: 100,
-};
+});
 
 const ERROR_MARKER = '@@idempotency/error';
 
 export class ReferenceConflictError extends Error {
-  readonly code = 'CONFLICT';
+  code = 'CONFLICT';
 }
 
-function serializeError(error: unknown): Record<string, unknown> {
+function serializeError(error) {
   const err = error instanceof Error ? error : new Error(String(error));
   return { [ERROR_MARKER]: true, name: err.name, message: err.message, stack: err.stack };
 }
 
-function replay<T>(record: IdempotencyRecord): T {
-  const response = record.response as Record<string, unknown> | null;
+function replay(record) {
+  const response = record.response;
   if (response !== null && typeof response === 'object' && response[ERROR_MARKER] === true) {
     const error = new Error(String(response.message));
     error.name = String(response.name);
     throw error;
   }
-  return record.response as T;
+  return response;
 }
 
-export async function executeLikeCore<T>(
-  adapter: StorageAdapter,
-  key: string,
-  handler: () => Promise<T>,
-  options: Partial<ExecuteOptions> = {},
-): Promise<T> {
+export async function executeLikeCore(adapter, key, handler, options = {}) {
   const { ttl, lockTimeout, lockTtl, lockPollInterval } = { ...CORE_DEFAULTS, ...options };
   const cached = await adapter.get(key);
-  if (cached) return replay<T>(cached);
+  if (cached) return replay(cached);
 
   if (await adapter.acquireLock(key, lockTtl)) {
     try {
       const doubleCheck = await adapter.get(key);
-      if (doubleCheck) return replay<T>(doubleCheck);
-      let response: T;
+      if (doubleCheck) return replay(doubleCheck);
+      let response;
       try {
         response = await handler();
       } catch (error) {
@@ -77,5 +62,5 @@ export async function executeLikeCore<T>(
   await adapter.waitForLock(key, lockTimeout, lockPollInterval);
   const record = await adapter.get(key);
   if (!record) throw new ReferenceConflictError('Idempotency-Key In Use');
-  return replay<T>(record);
+  return replay(record);
 }
