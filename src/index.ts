@@ -9,7 +9,7 @@ export {
   type LockEntity,
   type RecordEntity,
 } from './entities/index.js';
-export { usesCoreErrorClass } from './errors/createError.js';
+export { usesCoreErrorClass } from './errors/adoptCoreError.js';
 export { IdempotencyError, type IdempotencyErrorOptions } from './errors/IdempotencyError.js';
 export { IdempotencyErrorCode } from './errors/IdempotencyErrorCode.js';
 export { DEFAULTS, type ElectroDynamoAdapterOptions } from './options.js';

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { LockEntity } from '../entities/createLockEntity.js';
 import type { RecordEntity } from '../entities/createRecordEntity.js';
+import { adoptCoreError } from '../errors/adoptCoreError.js';
 import { createError } from '../errors/createError.js';
 import { IdempotencyErrorCode } from '../errors/IdempotencyErrorCode.js';
 import {
@@ -10,9 +11,10 @@ import {
 } from '../options.js';
 import type { IdempotencyRecord, StorageAdapter } from '../types.js';
 import { createEntities } from './createEntities.js';
-import { claimLock, isLockHeld, releaseOwnedLock } from './lockOperations.js';
+import { LockStore } from './LockStore.js';
 import { OwnedLocks } from './OwnedLocks.js';
-import { prepareRecordWrite, readRecord, removeRecord } from './recordOperations.js';
+import { RecordStore } from './RecordStore.js';
+import { encodeRecord } from './recordCodec.js';
 import { storageCall } from './storageCall.js';
 import { requireKey, requirePositive } from './validateInput.js';
 
@@ -32,12 +34,18 @@ export class ElectroDynamoAdapter implements StorageAdapter {
 
   private readonly options: ResolvedOptions;
   private readonly keyPrefix: string;
+  private readonly records: RecordStore;
+  private readonly locks: LockStore;
   private readonly ownedLocks = new OwnedLocks();
 
+  /** Throws this package's `IdempotencyError` (code INVALID_CONFIG) for bad options. */
   constructor(options: ElectroDynamoAdapterOptions) {
     this.options = resolveOptions(options);
     this.keyPrefix = `${this.options.prefix}${this.options.separator}`;
     this.entities = createEntities(this.options);
+    const { client, table } = this.options;
+    this.records = new RecordStore(this.entities.record, client, table);
+    this.locks = new LockStore(this.entities.lock, client, table);
   }
 
   /** The client is connectionless: nothing to prepare. */
@@ -46,70 +54,92 @@ export class ElectroDynamoAdapter implements StorageAdapter {
   /** Nothing to release; the client belongs to the caller. */
   async disconnect(): Promise<void> {}
 
-  async get(key: string): Promise<IdempotencyRecord | null> {
-    requireKey('get', key, this.keyPrefix);
-    if (this.ownedLocks.consumeClaimReceipt(key, Date.now())) return null;
-    return storageCall('get', this.options.table, key, () =>
-      readRecord(this.entities.record, key, Date.now),
-    );
+  get(key: string): Promise<IdempotencyRecord | null> {
+    return this.guard(async () => {
+      requireKey('get', key, this.keyPrefix);
+      if (this.ownedLocks.consumeClaimReceipt(key, Date.now())) return null;
+      return this.storage('get', key, () => this.records.get(key, Date.now));
+    });
   }
 
-  async set(key: string, record: IdempotencyRecord): Promise<void> {
-    requireKey('set', key, this.keyPrefix);
-    const write = prepareRecordWrite(this.entities.record, key, record);
-    await storageCall('set', this.options.table, key, write);
-    // The record replaced our lock item: there is nothing left to release.
-    this.ownedLocks.forget(key);
+  set(key: string, record: IdempotencyRecord): Promise<void> {
+    return this.guard(async () => {
+      requireKey('set', key, this.keyPrefix);
+      // Encoding first means a record that cannot be stored writes nothing.
+      const item = encodeRecord(key, record);
+      await this.storage('set', key, () => this.records.put(item));
+      // The record replaced the lock item: nothing is left to release.
+      this.ownedLocks.forget(key);
+    });
   }
 
-  async delete(key: string): Promise<void> {
-    requireKey('delete', key, this.keyPrefix);
-    await storageCall('delete', this.options.table, key, () =>
-      removeRecord(this.entities.record, key),
-    );
+  delete(key: string): Promise<void> {
+    return this.guard(async () => {
+      requireKey('delete', key, this.keyPrefix);
+      await this.storage('delete', key, () => this.records.remove(key));
+    });
   }
 
-  async acquireLock(key: string, ttlMs: number): Promise<boolean> {
-    requireKey('acquireLock', key, this.keyPrefix);
-    requirePositive('acquireLock', 'ttlMs', ttlMs);
-    const token = randomUUID();
-    const now = Date.now();
-    const validUntil = now + ttlMs;
-    const acquired = await storageCall('acquireLock', this.options.table, key, () =>
-      claimLock(this.entities.lock, key, token, validUntil, now),
-    );
-    if (acquired) this.ownedLocks.take(key, token, validUntil, now);
-    return acquired;
-  }
-
-  async releaseLock(key: string): Promise<void> {
-    requireKey('releaseLock', key, this.keyPrefix);
-    const token = this.ownedLocks.tokenOf(key);
-    // Not ours (never taken, or already replaced by our own record): nothing to give up.
-    if (token === undefined) return;
-    this.ownedLocks.forget(key);
-    await storageCall('releaseLock', this.options.table, key, () =>
-      releaseOwnedLock(this.entities.lock, key, token),
-    );
-  }
-
-  async waitForLock(key: string, timeoutMs: number, pollIntervalMs: number): Promise<void> {
-    requireKey('waitForLock', key, this.keyPrefix);
-    requirePositive('waitForLock', 'timeoutMs', timeoutMs);
-    requirePositive('waitForLock', 'pollIntervalMs', pollIntervalMs);
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const held = await storageCall('waitForLock', this.options.table, key, () =>
-        isLockHeld(this.entities.lock, key, Date.now),
+  acquireLock(key: string, ttlMs: number): Promise<boolean> {
+    return this.guard(async () => {
+      requireKey('acquireLock', key, this.keyPrefix);
+      requirePositive('acquireLock', 'ttlMs', ttlMs);
+      const token = randomUUID();
+      const now = Date.now();
+      const validUntil = now + ttlMs;
+      const acquired = await this.storage('acquireLock', key, () =>
+        this.locks.claim(key, token, validUntil, now),
       );
-      if (!held) return;
-      const remaining = deadline - Date.now();
-      if (remaining <= 0) {
-        throw createError(IdempotencyErrorCode.LOCK_TIMEOUT, LOCK_TIMEOUT_MESSAGE, {
-          context: { operation: 'waitForLock', table: this.options.table, key, timeoutMs },
-        });
+      if (acquired) this.ownedLocks.take(key, token, validUntil, now);
+      return acquired;
+    });
+  }
+
+  releaseLock(key: string): Promise<void> {
+    return this.guard(async () => {
+      requireKey('releaseLock', key, this.keyPrefix);
+      // Nothing to send when the lock is not ours, was replaced by our record, or another
+      // acquisition on this instance still holds it.
+      const token = this.ownedLocks.release(key);
+      if (token === undefined) return;
+      await this.storage('releaseLock', key, () => this.locks.release(key, token));
+    });
+  }
+
+  waitForLock(key: string, timeoutMs: number, pollIntervalMs: number): Promise<void> {
+    return this.guard(async () => {
+      requireKey('waitForLock', key, this.keyPrefix);
+      requirePositive('waitForLock', 'timeoutMs', timeoutMs);
+      requirePositive('waitForLock', 'pollIntervalMs', pollIntervalMs);
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const held = await this.storage('waitForLock', key, () => this.locks.isHeld(key, Date.now));
+        if (!held) return;
+        const remaining = deadline - Date.now();
+        if (remaining <= 0) {
+          throw createError(IdempotencyErrorCode.LOCK_TIMEOUT, LOCK_TIMEOUT_MESSAGE, {
+            context: { operation: 'waitForLock', table: this.options.table, key, timeoutMs },
+          });
+        }
+        await sleep(Math.min(pollIntervalMs, remaining));
       }
-      await sleep(Math.min(pollIntervalMs, remaining));
+    });
+  }
+
+  private storage<T>(
+    operation: Parameters<typeof storageCall>[0],
+    key: string,
+    run: () => Promise<T>,
+  ): Promise<T> {
+    return storageCall(operation, this.options.table, key, run);
+  }
+
+  /** Errors leave the adapter as the installed core's `IdempotencyError` where there is one. */
+  private async guard<T>(body: () => Promise<T>): Promise<T> {
+    try {
+      return await body();
+    } catch (error) {
+      throw await adoptCoreError(error);
     }
   }
 }

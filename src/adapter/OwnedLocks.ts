@@ -1,31 +1,36 @@
 interface OwnedLock {
-  readonly token: string;
-  readonly validUntil: number;
+  /** Token of the latest acquisition: the one the lock item carries while it is ours. */
+  token: string;
+  validUntil: number;
+  /** Acquisitions on this instance not yet released, so an older one cannot free a newer. */
+  holders: number;
   /** Set by a fresh claim, cleared by the first `get` after it (the core's double check). */
   claimReceipt: boolean;
 }
 
 /**
  * The locks this adapter instance holds, by cache key: the owner token it wrote (so release
- * can be conditioned on it) and whether the claim's proof of "no live record" is still unread.
- * Entries leave on release, on `set`, or once lapsed, so memory stays bounded by live locks.
+ * can be conditioned on it), how many acquisitions on this instance are still outstanding,
+ * and whether the claim's proof of "no live record" is still unread. Entries leave on the
+ * last release, on `set`, or once lapsed.
  */
 export class OwnedLocks {
   private readonly byKey = new Map<string, OwnedLock>();
+  private sweepAtSize = 64;
 
   get size(): number {
     return this.byKey.size;
   }
 
   take(key: string, token: string, validUntil: number, now: number): void {
-    this.pruneLapsed(now);
-    // Re-insert so the map stays ordered by claim time, which keeps pruning cheap.
-    this.byKey.delete(key);
-    this.byKey.set(key, { token, validUntil, claimReceipt: true });
-  }
-
-  tokenOf(key: string): string | undefined {
-    return this.byKey.get(key)?.token;
+    const held = this.byKey.get(key);
+    if (held !== undefined) {
+      // A takeover of our own lapsed lock: the older acquisition is still running somewhere.
+      Object.assign(held, { token, validUntil, claimReceipt: true, holders: held.holders + 1 });
+      return;
+    }
+    this.byKey.set(key, { token, validUntil, holders: 1, claimReceipt: true });
+    if (this.byKey.size >= this.sweepAtSize) this.sweepLapsed(now);
   }
 
   /**
@@ -39,14 +44,30 @@ export class OwnedLocks {
     return true;
   }
 
+  /**
+   * Ends one acquisition. Returns the token to release the lock item with when it was the
+   * last one outstanding, undefined when none is held or others on this instance still are.
+   */
+  release(key: string): string | undefined {
+    const lock = this.byKey.get(key);
+    if (lock === undefined) return undefined;
+    lock.holders -= 1;
+    if (lock.holders > 0) return undefined;
+    this.byKey.delete(key);
+    return lock.token;
+  }
+
+  /** The lock item is gone (replaced by a record): nothing is left to release. */
   forget(key: string): void {
     this.byKey.delete(key);
   }
 
-  private pruneLapsed(now: number): void {
+  // Locks whose holder never released (a caller that bypasses the core) would otherwise stay
+  // forever; sweeping when the map doubles keeps the cost amortised O(1) per acquisition.
+  private sweepLapsed(now: number): void {
     for (const [key, lock] of this.byKey) {
-      if (now <= lock.validUntil) break;
-      this.byKey.delete(key);
+      if (now > lock.validUntil) this.byKey.delete(key);
     }
+    this.sweepAtSize = Math.max(64, this.byKey.size * 2);
   }
 }

@@ -5,13 +5,27 @@ import { IdempotencyErrorCode } from '../errors/IdempotencyErrorCode.js';
 import type { IdempotencyRecord } from '../types.js';
 import { toEpochSeconds } from './time.js';
 
-type StoredRecord = CreateEntityItem<RecordEntity>;
+export type StoredRecord = CreateEntityItem<RecordEntity>;
 
-function serializationError(key: string, message: string, cause?: unknown): Error {
+function serializationError(
+  key: string,
+  message: string,
+  cause?: unknown,
+  operation: 'get' | 'set' = 'set',
+): Error {
   return createError(IdempotencyErrorCode.SERIALIZATION_ERROR, message, {
-    context: { operation: 'set', key },
+    context: { operation, key },
     cause,
   });
+}
+
+function isStringMap(value: unknown): value is Record<string, string> {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    Object.values(value).every((v) => typeof v === 'string')
+  );
 }
 
 function requireNonNegative(key: string, field: 'createdAt' | 'ttl', value: unknown): number {
@@ -50,22 +64,46 @@ export function encodeRecord(key: string, record: IdempotencyRecord): StoredReco
   // JSON.stringify(undefined) is undefined: the attribute is then simply absent.
   const response = toJson(key, 'response', record.response);
   if (response !== undefined) item.response = response;
-  if (record.statusCode !== undefined) item.statusCode = record.statusCode;
+  if (record.statusCode !== undefined) {
+    if (!Number.isInteger(record.statusCode)) {
+      throw serializationError(
+        key,
+        `Record field "statusCode" must be an integer (got ${String(record.statusCode)})`,
+      );
+    }
+    item.statusCode = record.statusCode;
+  }
   if (record.headers !== undefined) {
-    const headers = toJson(key, 'headers', record.headers);
-    if (headers !== undefined) item.headers = headers;
+    if (!isStringMap(record.headers)) {
+      throw serializationError(key, 'Record field "headers" must be an object of string values');
+    }
+    item.headers = JSON.stringify(record.headers);
   }
   return item;
 }
 
 /** The record as the core stored it, with no storage attributes leaking out. */
 export function decodeRecord(item: EntityItem<RecordEntity>): IdempotencyRecord {
+  const fromJson = (field: 'response' | 'headers', text: string): unknown => {
+    try {
+      return JSON.parse(text);
+    } catch (cause) {
+      throw serializationError(
+        item.cacheKey,
+        `Stored record field "${field}" is not valid JSON; the item was not written by this adapter or was altered`,
+        cause,
+        'get',
+      );
+    }
+  };
   const record: IdempotencyRecord = {
-    response: item.response === undefined ? undefined : JSON.parse(item.response),
+    response: item.response === undefined ? undefined : fromJson('response', item.response),
     createdAt: item.createdAt,
     ttl: item.ttlMs,
   };
   if (item.statusCode !== undefined) record.statusCode = item.statusCode;
-  if (item.headers !== undefined) record.headers = JSON.parse(item.headers);
+  if (item.headers !== undefined) {
+    record.headers = fromJson('headers', item.headers) as Record<string, string>;
+  }
   return record;
 }

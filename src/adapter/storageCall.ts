@@ -1,4 +1,5 @@
 import { createError } from '../errors/createError.js';
+import { IdempotencyError } from '../errors/IdempotencyError.js';
 import { IdempotencyErrorCode } from '../errors/IdempotencyErrorCode.js';
 
 export type Operation = 'get' | 'set' | 'delete' | 'acquireLock' | 'releaseLock' | 'waitForLock';
@@ -16,6 +17,8 @@ export async function storageCall<T>(
   try {
     return await run();
   } catch (cause) {
+    // Our own errors (a stored item that cannot be decoded) already say what went wrong.
+    if (cause instanceof IdempotencyError) throw cause;
     const reason = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
     throw createError(
       IdempotencyErrorCode.STORAGE_ERROR,

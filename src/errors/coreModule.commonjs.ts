@@ -13,4 +13,6 @@ function requireCore(): unknown {
   }
 }
 
-export const coreErrorClass: CoreErrorConstructor | undefined = pickCoreErrorClass(requireCore());
+export const coreErrorClass: Promise<CoreErrorConstructor | undefined> = Promise.resolve(
+  pickCoreErrorClass(requireCore()),
+);

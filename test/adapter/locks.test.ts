@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { IdempotencyError } from '../../src/errors/IdempotencyError.js';
 import { startTestTable, type TestTable } from '../support/testTable.js';
 
@@ -207,5 +207,88 @@ describe('ElectroDynamoAdapter.waitForLock', () => {
     expect((error as IdempotencyError).isRecoverable()).toBe(true);
     expect((error as IdempotencyError).getStatusCode()).toBe(409);
     expect(Date.now() - started).toBeGreaterThanOrEqual(200);
+  });
+});
+
+describe('ElectroDynamoAdapter on one instance holding a key twice', () => {
+  it('the lapsed acquisition releasing first leaves the takeover lock in place', async () => {
+    // Prepare
+    const instance = env.adapter();
+    expect(await instance.acquireLock('same-instance', 100)).toBe(true);
+    await sleep(150);
+    expect(await instance.acquireLock('same-instance', 60_000)).toBe(true);
+
+    // Act: the stale execution finishes (its set failed) and releases
+    await instance.releaseLock('same-instance');
+
+    // Assess
+    expect(await env.adapter().acquireLock('same-instance', 60_000)).toBe(false);
+    await instance.releaseLock('same-instance');
+    expect(await env.adapter().acquireLock('same-instance', 60_000)).toBe(true);
+  });
+});
+
+describe('ElectroDynamoAdapter claim receipt (the double check answered by the claim)', () => {
+  it('answers only the first get after a claim without a request', async () => {
+    // Prepare
+    const holder = env.adapter();
+    await holder.acquireLock('receipt-once', 60_000);
+    await env
+      .adapter()
+      .set('receipt-once', { response: 'other', createdAt: Date.now(), ttl: 60_000 });
+    env.commands.reset();
+
+    // Act
+    const first = await holder.get('receipt-once');
+    const second = await holder.get('receipt-once');
+
+    // Assess
+    expect(first).toBeNull();
+    expect(second?.response).toBe('other');
+    expect(env.commands.sent.map((c) => c.name)).toEqual(['GetItemCommand']);
+  });
+
+  it('is ignored once the lock has lapsed', async () => {
+    // Prepare
+    const holder = env.adapter();
+    await holder.acquireLock('receipt-lapsed', 50);
+    await sleep(100);
+    await env
+      .adapter()
+      .set('receipt-lapsed', { response: 'late', createdAt: Date.now(), ttl: 60_000 });
+
+    // Act
+    const record = await holder.get('receipt-lapsed');
+
+    // Assess
+    expect(record?.response).toBe('late');
+  });
+});
+
+describe('ElectroDynamoAdapter expiry boundary', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('a record counts until now > createdAt + ttl, for reads and claims alike', async () => {
+    // Prepare
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const createdAt = Date.now();
+    const adapter = env.adapter();
+    await adapter.set('boundary', { response: 'b', createdAt, ttl: 1_000 });
+
+    // Act
+    vi.setSystemTime(createdAt + 1_000);
+    const atBoundary = await adapter.get('boundary');
+    const claimAtBoundary = await env.adapter().acquireLock('boundary', 60_000);
+    vi.setSystemTime(createdAt + 1_001);
+    const pastBoundary = await adapter.get('boundary');
+    const claimPastBoundary = await env.adapter().acquireLock('boundary', 60_000);
+
+    // Assess
+    expect(atBoundary?.response).toBe('b');
+    expect(claimAtBoundary).toBe(false);
+    expect(pastBoundary).toBeNull();
+    expect(claimPastBoundary).toBe(true);
   });
 });

@@ -58,7 +58,7 @@ describe('ElectroDynamoAdapter options', () => {
     expect((await env.adapter({ prefix: 'doc' }).get('k'))?.response).toEqual({ n: 1 });
   });
 
-  it('uses the configured separator and key attribute names', async () => {
+  it('uses the configured separator', async () => {
     // Prepare
     const adapter = env.adapter({ prefix: 'idem', separator: '|' });
 

@@ -173,3 +173,52 @@ describe('ElectroDynamoAdapter records', () => {
     expect(await env.adapter().acquireLock('locked-not-deleted', 60_000)).toBe(false);
   });
 });
+
+describe('ElectroDynamoAdapter records that cannot be stored or read', () => {
+  it.each([
+    [{ statusCode: 20.5 }, /"statusCode" must be an integer/],
+    [{ headers: 'x' as never }, /"headers" must be an object of string values/],
+    [{ headers: { 'x-n': 1 } as never }, /"headers" must be an object of string values/],
+    [{ createdAt: Number.NaN }, /"createdAt" must be a finite number >= 0 \(got NaN\)/],
+    [{ ttl: -1 }, /"ttl" must be a finite number >= 0 \(got -1\)/],
+  ])('set rejects %j with SERIALIZATION_ERROR and writes nothing', async (override, message) => {
+    // Prepare
+    const key = `bad-record-${JSON.stringify(override)}`;
+    const record = { response: 'r', createdAt: Date.now(), ttl: 60_000, ...override };
+
+    // Act
+    const error = await env
+      .adapter()
+      .set(key, record)
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+
+    // Assess
+    expect(error).toMatchObject({ code: 'SERIALIZATION_ERROR' });
+    expect((error as Error).message).toMatch(message);
+    expect((await env.scan()).some((i) => i.cacheKey === key)).toBe(false);
+  });
+
+  it('get reports a stored item whose response is not JSON as SERIALIZATION_ERROR', async () => {
+    // Prepare
+    const adapter = env.adapter();
+    await adapter.entities.record
+      .put({
+        cacheKey: 'corrupt',
+        response: '{not json',
+        createdAt: Date.now(),
+        ttlMs: 60_000,
+        validUntil: Date.now() + 60_000,
+        expiresAt: 0,
+      })
+      .go();
+
+    // Act / Assess
+    await expect(adapter.get('corrupt')).rejects.toMatchObject({
+      code: 'SERIALIZATION_ERROR',
+      message: expect.stringMatching(/"response" is not valid JSON/),
+    });
+  });
+});

@@ -1,8 +1,9 @@
 import { execFile } from 'node:child_process';
-import { cp, mkdir, rm } from 'node:fs/promises';
+import { cp, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { build } from 'esbuild';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 /**
@@ -56,10 +57,32 @@ async function probe(dir: string, script: 'probe.mjs' | 'probe.cjs'): Promise<Pr
   return JSON.parse(stdout) as ProbeResult;
 }
 
+/** Newest modification time under `dir`, so a stale build is rebuilt rather than tested. */
+async function newestMtime(dir: string): Promise<number> {
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  const times = await Promise.all(
+    entries
+      .filter((entry) => entry.isFile())
+      .map(async (entry) => (await stat(path.join(entry.parentPath, entry.name))).mtimeMs),
+  );
+  return Math.max(0, ...times);
+}
+
+async function ensureFreshBuild(): Promise<void> {
+  const built = await stat(path.join(root, 'dist/index.js')).then(
+    (s) => s.mtimeMs,
+    () => 0,
+  );
+  if (built < (await newestMtime(path.join(root, 'src')))) {
+    await run('npm', ['run', 'build', '--silent'], { cwd: root });
+  }
+}
+
 let withCore: string;
 let withoutCore: string;
 
 beforeAll(async () => {
+  await ensureFreshBuild();
   await rm(work, { recursive: true, force: true });
   await mkdir(work, { recursive: true });
   const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', work], {
@@ -93,9 +116,12 @@ describe('packed tarball', () => {
         isCoreClass: true,
         isLocalClass: false,
       });
+      // The constructor throws synchronously, before an ESM import of the core can settle,
+      // so configuration errors are always this package's class.
       expect(result.config).toMatchObject({
         code: 'INVALID_CONFIG',
-        isCoreClass: true,
+        isCoreClass: false,
+        isLocalClass: true,
         status: 500,
       });
     },
@@ -120,6 +146,36 @@ describe('packed tarball', () => {
         isLocalClass: true,
       });
       expect(result.config).toMatchObject({ code: 'INVALID_CONFIG', isLocalClass: true });
+    },
+  );
+
+  it.each(['esm', 'cjs'] as const)(
+    'bundles with esbuild to %s, and the bundled core class is the one thrown',
+    async (format) => {
+      // Prepare
+      const outfile = path.join(withCore, `bundle.${format === 'esm' ? 'mjs' : 'cjs'}`);
+
+      // Act
+      await build({
+        entryPoints: [path.join(withCore, 'bundle-entry.mjs')],
+        bundle: true,
+        platform: 'node',
+        target: 'node20',
+        format,
+        outfile,
+        external: ['electrodb', '@aws-sdk/*'],
+        logLevel: 'silent',
+      }).catch((error: Error) => {
+        throw new Error(`esbuild failed for ${format}: ${error.message}`);
+      });
+      const { stdout } = await run(process.execPath, [outfile], { cwd: withCore });
+
+      // Assess
+      expect(JSON.parse(stdout)).toEqual({
+        usesCoreErrorClass: true,
+        code: 'KEY_REQUIRED',
+        isCoreClass: true,
+      });
     },
   );
 

@@ -1,0 +1,64 @@
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { EntityItem } from 'electrodb';
+import type { LockEntity } from '../entities/createLockEntity.js';
+import { createConsistentGet } from './consistentGet.js';
+import { isLive, toEpochSeconds } from './time.js';
+
+/**
+ * How a lock is taken, released and inspected: single requests on the one item per cache
+ * key, which holds either a lock or a record.
+ */
+export class LockStore {
+  private readonly read: (cacheKey: string) => Promise<EntityItem<LockEntity> | null>;
+
+  constructor(
+    private readonly locks: LockEntity,
+    client: DynamoDBDocumentClient,
+    table: string,
+  ) {
+    this.read = createConsistentGet(locks, client, table);
+  }
+
+  /**
+   * Writes a lock owned by `token` unless a live item holds the key. The condition treats a
+   * lapsed lock and an expired record alike as absent, so success also proves that no live
+   * record exists: no separate read of the record is needed after a claim.
+   */
+  async claim(key: string, token: string, validUntil: number, now: number): Promise<boolean> {
+    const result = await this.locks
+      .put({ cacheKey: key, owner: token, validUntil, expiresAt: toEpochSeconds(validUntil) })
+      .where(
+        ({ validUntil: itemValidUntil }, { notExists, lt }) =>
+          `${notExists(itemValidUntil)} OR ${lt(itemValidUntil, now)}`,
+      )
+      .go({
+        response: 'none',
+        returnOnConditionCheckFailure: 'all_old',
+        ignoreOwnership: true,
+        originalErr: true,
+      });
+    if (!result.rejected) return true;
+    // The SDK may have retried a claim whose first attempt committed but whose answer was lost:
+    // the condition then fails on our own lock. DynamoDB returns the item that failed the
+    // condition; where a server does not (dynalite), read it.
+    const holder = result.data ?? (await this.read(key));
+    return holder?.owner === token;
+  }
+
+  /**
+   * Deletes the lock only while it still carries `token`: a holder whose lock lapsed and was
+   * taken over leaves the new owner's lock alone, and a record that replaced the lock stays.
+   */
+  async release(key: string, token: string): Promise<void> {
+    await this.locks
+      .delete({ cacheKey: key })
+      .where(({ owner }, { eq }) => eq(owner, token))
+      .go({ response: 'none', returnOnConditionCheckFailure: true, originalErr: true });
+  }
+
+  /** True while a lock that has not lapsed holds the key (strongly consistent). */
+  async isHeld(key: string, now: () => number): Promise<boolean> {
+    const lock = await this.read(key);
+    return lock !== null && isLive(lock.validUntil, now());
+  }
+}

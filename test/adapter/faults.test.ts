@@ -1,0 +1,112 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ElectroDynamoAdapter } from '../../src/adapter/ElectroDynamoAdapter.js';
+import { createClient } from '../support/dynalite.js';
+import { failCommands, loseNextResponse } from '../support/faults.js';
+import { startTestTable, type TestTable } from '../support/testTable.js';
+
+let env: TestTable;
+beforeAll(async () => {
+  env = await startTestTable();
+});
+afterAll(() => env.close());
+
+// Depending on the middleware step, the item is plain or marshalled ({ S: 'idempotencyLock' }).
+const putsEntity = (entity: string) => (name: string, input: Record<string, unknown>) => {
+  const marker = (input.Item as { __edb_e__?: unknown } | undefined)?.__edb_e__;
+  const value =
+    typeof marker === 'object' && marker !== null ? (marker as { S?: unknown }).S : marker;
+  return name === 'PutItemCommand' && value === entity;
+};
+const isLockPut = putsEntity('idempotencyLock');
+const isRecordPut = putsEntity('idempotencyRecord');
+
+/** An adapter on its own client, so injected faults stay out of the other tests. */
+function isolatedAdapter() {
+  const client = createClient(env.endpoint);
+  const adapter = new ElectroDynamoAdapter({ client, table: env.table, prefix: 'idem' });
+  return { client, adapter };
+}
+
+describe('ElectroDynamoAdapter with lost responses (ambiguous writes)', () => {
+  it('acquireLock reports the lock as acquired when the retried claim meets its own lock', async () => {
+    // Prepare
+    const { client, adapter } = isolatedAdapter();
+    const fault = loseNextResponse(client, isLockPut);
+
+    // Act
+    const acquired = await adapter.acquireLock('ambiguous-claim', 60_000);
+
+    // Assess
+    expect(fault.fired).toBe(true);
+    expect(acquired).toBe(true);
+    expect(await env.adapter().acquireLock('ambiguous-claim', 60_000)).toBe(false);
+    await adapter.releaseLock('ambiguous-claim');
+    expect(await env.adapter().acquireLock('ambiguous-claim', 60_000)).toBe(true);
+  });
+
+  it('acquireLock still refuses when the retried claim meets another owner lock', async () => {
+    // Prepare
+    await env.adapter().acquireLock('owned-elsewhere', 60_000);
+    const { client, adapter } = isolatedAdapter();
+    loseNextResponse(client, isLockPut);
+
+    // Act / Assess
+    expect(await adapter.acquireLock('owned-elsewhere', 60_000)).toBe(false);
+  });
+
+  it('set resolves and the record is stored when the first attempt committed', async () => {
+    // Prepare
+    const { client, adapter } = isolatedAdapter();
+    await adapter.acquireLock('ambiguous-set', 60_000);
+    const fault = loseNextResponse(client, isRecordPut);
+
+    // Act
+    await adapter.set('ambiguous-set', { response: 'r', createdAt: Date.now(), ttl: 60_000 });
+
+    // Assess
+    expect(fault.fired).toBe(true);
+    expect((await env.adapter().get('ambiguous-set'))?.response).toBe('r');
+  });
+
+  it('releaseLock resolves and the lock is gone when the first delete committed', async () => {
+    // Prepare
+    const { client, adapter } = isolatedAdapter();
+    await adapter.acquireLock('ambiguous-release', 60_000);
+    const fault = loseNextResponse(client, (name) => name === 'DeleteItemCommand');
+
+    // Act
+    await adapter.releaseLock('ambiguous-release');
+
+    // Assess
+    expect(fault.fired).toBe(true);
+    expect(await env.adapter().acquireLock('ambiguous-release', 60_000)).toBe(true);
+  });
+});
+
+describe('ElectroDynamoAdapter when a write fails', () => {
+  it('a failed set reaches the caller as STORAGE_ERROR and releaseLock then frees the lock', async () => {
+    // Prepare
+    const { client, adapter } = isolatedAdapter();
+    await adapter.acquireLock('failed-set', 60_000);
+    const failing = failCommands(client, isRecordPut);
+
+    // Act
+    const error = await adapter
+      .set('failed-set', { response: 'r', createdAt: Date.now(), ttl: 60_000 })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    failing.enabled = false;
+    await adapter.releaseLock('failed-set');
+
+    // Assess
+    expect(error).toMatchObject({
+      code: 'STORAGE_ERROR',
+      context: { operation: 'set', table: env.table, key: 'failed-set' },
+    });
+    expect((error as Error).cause).toMatchObject({ name: 'InjectedFailure' });
+    expect(await env.adapter().get('failed-set')).toBeNull();
+    expect(await env.adapter().acquireLock('failed-set', 60_000)).toBe(true);
+  });
+});

@@ -1,0 +1,59 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+
+/** A transient network failure the SDK's retry strategy retries. */
+export function transientError(): Error {
+  return Object.assign(new Error('Connection timed out after the request was sent'), {
+    name: 'TimeoutError',
+    $metadata: {},
+  });
+}
+
+/**
+ * Lets the next matching command reach the server and commit, then loses its answer with a
+ * transient error, so the SDK retries the same request: an ambiguous write.
+ */
+export function loseNextResponse(
+  client: DynamoDBClient,
+  matches: (commandName: string, input: Record<string, unknown>) => boolean,
+): { readonly fired: boolean } {
+  const state = { fired: false };
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const output = await next(args);
+      if (
+        !state.fired &&
+        matches(String(context.commandName), args.input as Record<string, unknown>)
+      ) {
+        state.fired = true;
+        throw transientError();
+      }
+      return output;
+    },
+    { step: 'deserialize', name: `loseNextResponse${Math.random()}`, priority: 'high' },
+  );
+  return state;
+}
+
+/** Fails every matching command before it is sent, with an error the SDK does not retry. */
+export function failCommands(
+  client: DynamoDBClient,
+  matches: (commandName: string, input: Record<string, unknown>) => boolean,
+): { enabled: boolean } {
+  const switchState = { enabled: true };
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (
+        switchState.enabled &&
+        matches(String(context.commandName), args.input as Record<string, unknown>)
+      ) {
+        throw Object.assign(new Error('Injected failure'), {
+          name: 'InjectedFailure',
+          $fault: 'client',
+        });
+      }
+      return next(args);
+    },
+    { step: 'initialize', name: `failCommands${Math.random()}` },
+  );
+  return switchState;
+}
