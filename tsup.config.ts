@@ -28,4 +28,6 @@ const shared: Options = {
 export default defineConfig([
   { ...shared, format: 'esm' },
   { ...shared, format: 'cjs', esbuildPlugins: [commonJsCoreModule] },
+  // The command line tool: ESM only, no declarations; tsup keeps the shebang and the mode bit.
+  { ...shared, entry: { cli: 'src/cli/bin.ts' }, format: 'esm', dts: false },
 ]);

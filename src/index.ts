@@ -3,7 +3,6 @@ export { MAX_PARTITION_KEY_BYTES } from './adapter/validateInput.js';
 export {
   createLockEntity,
   createRecordEntity,
-  ENTITY_NAMES,
   ENTITY_VERSION,
   type EntityOptions,
   type LockEntity,
@@ -13,4 +12,13 @@ export { usesCoreErrorClass } from './errors/adoptCoreError.js';
 export { IdempotencyError, type IdempotencyErrorOptions } from './errors/IdempotencyError.js';
 export { IdempotencyErrorCode } from './errors/IdempotencyErrorCode.js';
 export { DEFAULTS, type ElectroDynamoAdapterOptions } from './options.js';
+export { checkTable } from './table/checkTable.js';
+export type { CheckTableOptions } from './table/checkTableOptions.js';
+export { type CreateIdempotencyTableOptions, createIdempotencyTable } from './table/createTable.js';
+export type {
+  TableCheck,
+  TableCheckName,
+  TableCheckReport,
+  TableCheckStatus,
+} from './table/tableCheck.js';
 export type { IdempotencyRecord, StorageAdapter } from './types.js';

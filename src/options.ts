@@ -13,14 +13,22 @@ export interface ElectroDynamoAdapterOptions {
   prefix: string;
   /** Partition key attribute name of the table. Default `pk`. */
   pkField?: string;
-  /** Sort key attribute name of the table. Default `sk`. */
-  skField?: string;
+  /** Sort key attribute name of the table, or `null` for a table with a partition key only. Default `sk`. */
+  skField?: string | null;
   /** Text between the prefix and the cache key. Default `#`. */
   separator?: string;
   /** Epoch-second attribute for DynamoDB TTL. Default `expiresAt`. */
   ttlField?: string;
-  /** ElectroDB service name of the entities. Default `idempotency`. */
+  /** ElectroDB service name of the entities; set it to your Service's name to join them to it. Default `idempotency`. */
   service?: string;
+  /** ElectroDB entity names. Default `{ record: 'idempotencyRecord', lock: 'idempotencyLock' }`. */
+  entityNames?: { record?: string; lock?: string };
+  /**
+   * Keep up to `maxEntries` completed records in this instance's memory and answer replays of
+   * them with no request. Off by default: a `delete` or overwrite made through another
+   * instance is not seen here until the record expires.
+   */
+  localCache?: { maxEntries: number };
 }
 
 /** Options after defaults and validation. */
@@ -29,10 +37,12 @@ export interface ResolvedOptions {
   readonly table: string;
   readonly prefix: string;
   readonly pkField: string;
-  readonly skField: string;
+  readonly skField: string | null;
   readonly separator: string;
   readonly ttlField: string;
   readonly service: string;
+  readonly entityNames: { readonly record: string; readonly lock: string };
+  readonly localCache: { readonly maxEntries: number } | undefined;
 }
 
 export const DEFAULTS = {
@@ -41,6 +51,7 @@ export const DEFAULTS = {
   separator: '#',
   ttlField: 'expiresAt',
   service: 'idempotency',
+  entityNames: { record: 'idempotencyRecord', lock: 'idempotencyLock' },
 } as const;
 
 const KNOWN_OPTIONS: ReadonlySet<string> = new Set([
@@ -52,6 +63,8 @@ const KNOWN_OPTIONS: ReadonlySet<string> = new Set([
   'separator',
   'ttlField',
   'service',
+  'entityNames',
+  'localCache',
 ]);
 
 /** Attribute names the entities store besides the key fields; a key or TTL field must not reuse them. */
@@ -119,9 +132,24 @@ export function resolveOptions(options: ElectroDynamoAdapterOptions): ResolvedOp
   const prefix = requireText(options.prefix, 'prefix');
   const separator = requireText(options.separator ?? DEFAULTS.separator, 'separator');
   const pkField = requireText(options.pkField ?? DEFAULTS.pkField, 'pkField');
-  const skField = requireText(options.skField ?? DEFAULTS.skField, 'skField');
+  // null is meaningful (no sort key), so only undefined takes the default.
+  const skField =
+    options.skField === null ? null : requireText(options.skField ?? DEFAULTS.skField, 'skField');
   const ttlField = requireText(options.ttlField ?? DEFAULTS.ttlField, 'ttlField');
   const service = requireText(options.service ?? DEFAULTS.service, 'service');
+  const entityNames = {
+    record: requireText(
+      options.entityNames?.record ?? DEFAULTS.entityNames.record,
+      'entityNames.record',
+    ),
+    lock: requireText(options.entityNames?.lock ?? DEFAULTS.entityNames.lock, 'entityNames.lock'),
+  };
+  if (entityNames.record === entityNames.lock) {
+    invalid(
+      'ElectroDynamoAdapter: entityNames.record and entityNames.lock must differ',
+      'entityNames',
+    );
+  }
 
   for (const [option, value] of [
     ['prefix', prefix],
@@ -148,7 +176,7 @@ export function resolveOptions(options: ElectroDynamoAdapterOptions): ResolvedOp
     ['skField', skField],
     ['ttlField', ttlField],
   ] as const) {
-    if (RESERVED_ATTRIBUTE_NAMES.has(value)) {
+    if (value !== null && RESERVED_ATTRIBUTE_NAMES.has(value)) {
       invalid(
         `ElectroDynamoAdapter: option "${option}" (${JSON.stringify(value)}) clashes with an attribute the adapter stores`,
         option,
@@ -159,6 +187,8 @@ export function resolveOptions(options: ElectroDynamoAdapterOptions): ResolvedOp
     invalid('ElectroDynamoAdapter: option "ttlField" must not be a key attribute', 'ttlField');
   }
 
+  const localCache = resolveLocalCache(options.localCache);
+
   return {
     client: toDocumentClient(options.client),
     table,
@@ -168,5 +198,19 @@ export function resolveOptions(options: ElectroDynamoAdapterOptions): ResolvedOp
     separator,
     ttlField,
     service,
+    entityNames,
+    localCache,
   };
+}
+
+function resolveLocalCache(value: unknown): ResolvedOptions['localCache'] {
+  if (value === undefined) return undefined;
+  const maxEntries = (value as { maxEntries?: unknown } | null)?.maxEntries;
+  if (typeof maxEntries !== 'number' || !Number.isInteger(maxEntries) || maxEntries < 1) {
+    invalid(
+      `ElectroDynamoAdapter: option "localCache.maxEntries" must be an integer >= 1 (got ${String(maxEntries)})`,
+      'localCache',
+    );
+  }
+  return { maxEntries };
 }

@@ -13,8 +13,9 @@ import type { IdempotencyRecord, StorageAdapter } from '../types.js';
 import { createEntities } from './createEntities.js';
 import { LockStore } from './LockStore.js';
 import { OwnedLocks } from './OwnedLocks.js';
+import { RecordCache } from './RecordCache.js';
 import { RecordStore } from './RecordStore.js';
-import { encodeRecord } from './recordCodec.js';
+import { decodeRecord, encodeRecord } from './recordCodec.js';
 import { storageCall } from './storageCall.js';
 import { requireKey, requirePositive } from './validateInput.js';
 
@@ -33,19 +34,23 @@ export class ElectroDynamoAdapter implements StorageAdapter {
   readonly entities: { readonly record: RecordEntity; readonly lock: LockEntity };
 
   private readonly options: ResolvedOptions;
-  private readonly keyPrefix: string;
+  /** UTF-8 length of `<prefix><separator>`, the part of every partition key before the cache key. */
+  private readonly keyPrefixBytes: number;
   private readonly records: RecordStore;
   private readonly locks: LockStore;
   private readonly ownedLocks = new OwnedLocks();
+  private readonly cache: RecordCache | undefined;
 
   /** Throws this package's `IdempotencyError` (code INVALID_CONFIG) for bad options. */
   constructor(options: ElectroDynamoAdapterOptions) {
     this.options = resolveOptions(options);
-    this.keyPrefix = `${this.options.prefix}${this.options.separator}`;
+    this.keyPrefixBytes = Buffer.byteLength(`${this.options.prefix}${this.options.separator}`);
     this.entities = createEntities(this.options);
     const { client, table } = this.options;
     this.records = new RecordStore(this.entities.record, client, table);
     this.locks = new LockStore(this.entities.lock, client, table);
+    const { localCache } = this.options;
+    this.cache = localCache === undefined ? undefined : new RecordCache(localCache.maxEntries);
   }
 
   /** The client is connectionless: nothing to prepare. */
@@ -56,33 +61,42 @@ export class ElectroDynamoAdapter implements StorageAdapter {
 
   get(key: string): Promise<IdempotencyRecord | null> {
     return this.guard(async () => {
-      requireKey('get', key, this.keyPrefix);
-      if (this.ownedLocks.consumeClaimReceipt(key, Date.now())) return null;
-      return this.storage('get', key, () => this.records.get(key, Date.now));
+      requireKey('get', key, this.keyPrefixBytes);
+      const now = Date.now();
+      if (this.ownedLocks.consumeClaimReceipt(key, now)) return null;
+      const cached = this.cache?.get(key, now);
+      if (cached !== undefined) return cached;
+      const item = await this.storage('get', key, () => this.records.getLive(key, Date.now));
+      if (item === null) return null;
+      const record = decodeRecord(item);
+      this.cache?.put(key, item);
+      return record;
     });
   }
 
   set(key: string, record: IdempotencyRecord): Promise<void> {
     return this.guard(async () => {
-      requireKey('set', key, this.keyPrefix);
+      requireKey('set', key, this.keyPrefixBytes);
       // Encoding first means a record that cannot be stored writes nothing.
       const item = encodeRecord(key, record);
       await this.storage('set', key, () => this.records.put(item));
       // The record replaced the lock item: nothing is left to release.
       this.ownedLocks.forget(key);
+      this.cache?.put(key, item);
     });
   }
 
   delete(key: string): Promise<void> {
     return this.guard(async () => {
-      requireKey('delete', key, this.keyPrefix);
+      requireKey('delete', key, this.keyPrefixBytes);
+      this.cache?.delete(key);
       await this.storage('delete', key, () => this.records.remove(key));
     });
   }
 
   acquireLock(key: string, ttlMs: number): Promise<boolean> {
     return this.guard(async () => {
-      requireKey('acquireLock', key, this.keyPrefix);
+      requireKey('acquireLock', key, this.keyPrefixBytes);
       requirePositive('acquireLock', 'ttlMs', ttlMs);
       const token = randomUUID();
       const now = Date.now();
@@ -97,7 +111,7 @@ export class ElectroDynamoAdapter implements StorageAdapter {
 
   releaseLock(key: string): Promise<void> {
     return this.guard(async () => {
-      requireKey('releaseLock', key, this.keyPrefix);
+      requireKey('releaseLock', key, this.keyPrefixBytes);
       // Nothing to send when the lock is not ours, was replaced by our record, or another
       // acquisition on this instance still holds it.
       const token = this.ownedLocks.release(key);
@@ -108,7 +122,7 @@ export class ElectroDynamoAdapter implements StorageAdapter {
 
   waitForLock(key: string, timeoutMs: number, pollIntervalMs: number): Promise<void> {
     return this.guard(async () => {
-      requireKey('waitForLock', key, this.keyPrefix);
+      requireKey('waitForLock', key, this.keyPrefixBytes);
       requirePositive('waitForLock', 'timeoutMs', timeoutMs);
       requirePositive('waitForLock', 'pollIntervalMs', pollIntervalMs);
       const deadline = Date.now() + timeoutMs;

@@ -1,7 +1,13 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { EntityItem } from 'electrodb';
 import type { LockEntity } from '../entities/createLockEntity.js';
-import { createConsistentGet } from './consistentGet.js';
+import {
+  attemptsOf,
+  createConsistentGet,
+  isConditionalCheckFailed,
+  sendConditionalDelete,
+  sendPut,
+} from './entityRequests.js';
 import { isLive, toEpochSeconds } from './time.js';
 
 /**
@@ -13,7 +19,7 @@ export class LockStore {
 
   constructor(
     private readonly locks: LockEntity,
-    client: DynamoDBDocumentClient,
+    private readonly client: DynamoDBDocumentClient,
     table: string,
   ) {
     this.read = createConsistentGet(locks, client, table);
@@ -25,24 +31,24 @@ export class LockStore {
    * record exists: no separate read of the record is needed after a claim.
    */
   async claim(key: string, token: string, validUntil: number, now: number): Promise<boolean> {
-    const result = await this.locks
+    const params = this.locks
       .put({ cacheKey: key, owner: token, validUntil, expiresAt: toEpochSeconds(validUntil) })
       .where(
         ({ validUntil: itemValidUntil }, { notExists, lt }) =>
           `${notExists(itemValidUntil)} OR ${lt(itemValidUntil, now)}`,
       )
-      .go({
-        response: 'none',
-        returnOnConditionCheckFailure: 'all_old',
-        ignoreOwnership: true,
-        originalErr: true,
-      });
-    if (!result.rejected) return true;
-    // The SDK may have retried a claim whose first attempt committed but whose answer was lost:
-    // the condition then fails on our own lock. DynamoDB returns the item that failed the
-    // condition; where a server does not (dynalite), read it.
-    const holder = result.data ?? (await this.read(key));
-    return holder?.owner === token;
+      .params();
+    try {
+      await sendPut(this.client, params);
+      return true;
+    } catch (error) {
+      if (!isConditionalCheckFailed(error)) throw error;
+      // Rejected on the first attempt: someone else holds the key, no doubt about it. After an
+      // SDK retry the rejection may be against our own claim, committed by an attempt whose
+      // answer was lost: the owner token on the item tells.
+      if (attemptsOf(error) <= 1) return false;
+      return (await this.read(key))?.owner === token;
+    }
   }
 
   /**
@@ -50,10 +56,11 @@ export class LockStore {
    * taken over leaves the new owner's lock alone, and a record that replaced the lock stays.
    */
   async release(key: string, token: string): Promise<void> {
-    await this.locks
+    const params = this.locks
       .delete({ cacheKey: key })
       .where(({ owner }, { eq }) => eq(owner, token))
-      .go({ response: 'none', returnOnConditionCheckFailure: true, originalErr: true });
+      .params();
+    await sendConditionalDelete(this.client, params);
   }
 
   /** True while a lock that has not lapsed holds the key (strongly consistent). */

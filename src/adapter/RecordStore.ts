@@ -1,9 +1,8 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { EntityItem } from 'electrodb';
 import type { RecordEntity } from '../entities/createRecordEntity.js';
-import type { IdempotencyRecord } from '../types.js';
-import { createConsistentGet } from './consistentGet.js';
-import { decodeRecord, type StoredRecord } from './recordCodec.js';
+import { createConsistentGet, sendConditionalDelete, sendPut } from './entityRequests.js';
+import type { StoredRecord } from './recordCodec.js';
 import { isLive } from './time.js';
 
 /** How a record is read, written and removed. */
@@ -12,29 +11,29 @@ export class RecordStore {
 
   constructor(
     private readonly records: RecordEntity,
-    client: DynamoDBDocumentClient,
+    private readonly client: DynamoDBDocumentClient,
     table: string,
   ) {
     this.read = createConsistentGet(records, client, table);
   }
 
-  /** The live record under `key`; a lock item or an expired record reads as null. */
-  async get(key: string, now: () => number): Promise<IdempotencyRecord | null> {
+  /** The live record item under `key`; a lock item or an expired record reads as null. */
+  async getLive(key: string, now: () => number): Promise<EntityItem<RecordEntity> | null> {
     const item = await this.read(key);
-    if (item === null || !isLive(item.validUntil, now())) return null;
-    return decodeRecord(item);
+    return item === null || !isLive(item.validUntil, now()) ? null : item;
   }
 
   /** Replaces whatever holds the key (a lock, or an older record) with the record. */
   async put(item: StoredRecord): Promise<void> {
-    await this.records.put(item).go({ response: 'none', originalErr: true });
+    await sendPut(this.client, this.records.put(item).params());
   }
 
   /** Removes the record; an in-flight lock under the same key is left in place. */
   async remove(key: string): Promise<void> {
-    await this.records
+    const params = this.records
       .delete({ cacheKey: key })
       .where(({ createdAt }, { exists }) => exists(createdAt))
-      .go({ response: 'none', returnOnConditionCheckFailure: true, originalErr: true });
+      .params();
+    await sendConditionalDelete(this.client, params);
   }
 }

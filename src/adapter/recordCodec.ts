@@ -7,6 +7,12 @@ import { toEpochSeconds } from './time.js';
 
 export type StoredRecord = CreateEntityItem<RecordEntity>;
 
+/** The attributes a record is decoded from: what the entity reads back, or what was written. */
+export type RecordItem = Pick<
+  EntityItem<RecordEntity>,
+  'cacheKey' | 'response' | 'statusCode' | 'headers' | 'createdAt' | 'ttlMs' | 'validUntil'
+>;
+
 function serializationError(
   key: string,
   message: string,
@@ -83,7 +89,7 @@ export function encodeRecord(key: string, record: IdempotencyRecord): StoredReco
 }
 
 /** The record as the core stored it, with no storage attributes leaking out. */
-export function decodeRecord(item: EntityItem<RecordEntity>): IdempotencyRecord {
+export function decodeRecord(item: RecordItem): IdempotencyRecord {
   const fromJson = (field: 'response' | 'headers', text: string): unknown => {
     try {
       return JSON.parse(text);

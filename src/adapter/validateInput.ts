@@ -6,7 +6,7 @@ import type { Operation } from './storageCall.js';
 export const MAX_PARTITION_KEY_BYTES = 2048;
 
 /** Rejects a key that is not a non-empty string, or whose partition key DynamoDB would refuse. */
-export function requireKey(operation: Operation, key: unknown, keyPrefix: string): string {
+export function requireKey(operation: Operation, key: unknown, keyPrefixBytes: number): string {
   if (typeof key !== 'string' || key.length === 0) {
     throw createError(
       IdempotencyErrorCode.KEY_REQUIRED,
@@ -14,8 +14,10 @@ export function requireKey(operation: Operation, key: unknown, keyPrefix: string
       { context: { operation } },
     );
   }
+  // A UTF-16 unit never takes more than 3 UTF-8 bytes, so short keys need no count.
+  if (keyPrefixBytes + key.length * 3 <= MAX_PARTITION_KEY_BYTES) return key;
   // Measured here because dynalite counts UTF-16 units while DynamoDB counts UTF-8 bytes.
-  const bytes = Buffer.byteLength(keyPrefix, 'utf8') + Buffer.byteLength(key, 'utf8');
+  const bytes = keyPrefixBytes + Buffer.byteLength(key, 'utf8');
   if (bytes > MAX_PARTITION_KEY_BYTES) {
     throw createError(
       IdempotencyErrorCode.KEY_REQUIRED,

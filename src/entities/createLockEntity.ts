@@ -1,6 +1,5 @@
 import { Entity } from 'electrodb';
 import {
-  ENTITY_NAMES,
   ENTITY_VERSION,
   type EntityOptions,
   primaryIndex,
@@ -11,7 +10,11 @@ import {
 export function createLockEntity(options: EntityOptions) {
   return new Entity(
     {
-      model: { entity: ENTITY_NAMES.lock, version: ENTITY_VERSION, service: options.service },
+      model: {
+        entity: options.entityNames.lock,
+        version: ENTITY_VERSION,
+        service: options.service,
+      },
       attributes: {
         ...sharedAttributes(options),
         owner: { type: 'string', required: true },

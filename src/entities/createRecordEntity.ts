@@ -1,6 +1,5 @@
 import { Entity } from 'electrodb';
 import {
-  ENTITY_NAMES,
   ENTITY_VERSION,
   type EntityOptions,
   primaryIndex,
@@ -14,7 +13,11 @@ import {
 export function createRecordEntity(options: EntityOptions) {
   return new Entity(
     {
-      model: { entity: ENTITY_NAMES.record, version: ENTITY_VERSION, service: options.service },
+      model: {
+        entity: options.entityNames.record,
+        version: ENTITY_VERSION,
+        service: options.service,
+      },
       attributes: {
         ...sharedAttributes(options),
         response: { type: 'string' },

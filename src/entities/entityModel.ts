@@ -3,11 +3,17 @@ import type { ResolvedOptions } from '../options.js';
 /** The slice of the adapter's options that shapes the entities. */
 export type EntityOptions = Pick<
   ResolvedOptions,
-  'client' | 'table' | 'prefix' | 'pkField' | 'skField' | 'separator' | 'ttlField' | 'service'
+  | 'client'
+  | 'table'
+  | 'prefix'
+  | 'pkField'
+  | 'skField'
+  | 'separator'
+  | 'ttlField'
+  | 'service'
+  | 'entityNames'
 >;
 
-/** Entity names within the service; the record and the lock share one item, told apart by name. */
-export const ENTITY_NAMES = { record: 'idempotencyRecord', lock: 'idempotencyLock' } as const;
 export const ENTITY_VERSION = '1';
 
 /**
@@ -16,20 +22,20 @@ export const ENTITY_VERSION = '1';
  * case apart (ElectroDB lowercases by default).
  */
 export function primaryIndex(options: EntityOptions) {
-  return {
-    pk: {
-      field: options.pkField,
-      composite: ['cacheKey'],
-      template: `${options.prefix}${options.separator}\${cacheKey}`,
-      casing: 'none',
-    },
-    sk: {
-      field: options.skField,
-      composite: [],
-      template: options.prefix,
-      casing: 'none',
-    },
+  const pk = {
+    field: options.pkField,
+    composite: ['cacheKey'],
+    template: `${options.prefix}${options.separator}\${cacheKey}`,
+    casing: 'none',
   } as const;
+  const withSortKey = {
+    pk,
+    sk: { field: options.skField ?? '', composite: [], template: options.prefix, casing: 'none' },
+  } as const;
+  if (options.skField !== null) return withSortKey;
+  // A table with a partition key only. The sort key carries no composite attribute, so the
+  // entity's typed surface is the same either way; only the runtime index differs.
+  return { pk } as unknown as typeof withSortKey;
 }
 
 /** Attributes both entities carry, under the same names, so one condition covers either. */

@@ -79,6 +79,19 @@ describe('ElectroDynamoAdapter requests per flow (core call sequence)', () => {
     expect(env.commands.sent).toHaveLength(1);
   });
 
+  it('a claim that loses to a live lock costs its one request and no read', async () => {
+    // Prepare
+    await env.adapter().acquireLock('lost-claim', 60_000);
+    env.commands.reset();
+
+    // Act
+    const acquired = await env.adapter().acquireLock('lost-claim', 60_000);
+
+    // Assess
+    expect(acquired).toBe(false);
+    expect(env.commands.sent.map((c) => c.name)).toEqual(['PutItemCommand']);
+  });
+
   it('releasing a lock that was never followed by set sends one owner-conditioned delete', async () => {
     // Prepare
     const adapter = env.adapter();

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { cp, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -178,6 +178,22 @@ describe('packed tarball', () => {
       });
     },
   );
+
+  it('ships the electrodb-idempotency command named in package.json bin', async () => {
+    // Prepare
+    const installed = path.join(withCore, 'node_modules', PACKAGE);
+    const manifest = JSON.parse(await readFile(path.join(installed, 'package.json'), 'utf8')) as {
+      bin: Record<string, string>;
+    };
+    const bin = path.join(installed, manifest.bin['electrodb-idempotency'] ?? 'missing');
+
+    // Act
+    const { stdout } = await run(process.execPath, [bin, '--help'], { cwd: withCore });
+
+    // Assess
+    expect(stdout).toContain('electrodb-idempotency check --table');
+    expect((await stat(bin)).mode & 0o111).not.toBe(0);
+  });
 
   it('type-checks for ESM and CommonJS consumers under NodeNext, against the core types', async () => {
     // Act

@@ -1,0 +1,43 @@
+import { Readable } from 'node:stream';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+
+const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+
+/** A client whose every command is counted (SDK middleware, once per logical request). */
+export function countedClient(endpoint, extra = {}) {
+  const client = new DynamoDBClient({ endpoint, region: 'local', credentials, ...extra });
+  const counter = { requests: 0 };
+  client.middlewareStack.add(
+    (next) => (args) => {
+      counter.requests += 1;
+      return next(args);
+    },
+    { step: 'initialize', name: 'benchRequestCounter' },
+  );
+  return { client, counter };
+}
+
+/**
+ * A real client whose HTTP handler answers at once with a canned body per operation, so CPU
+ * measured around adapter calls is the SDK's, ElectroDB's and the adapter's, never the network's.
+ */
+export function stubbedClient(answer) {
+  const handler = {
+    async handle(request) {
+      const operation = String(request.headers['x-amz-target']).split('.')[1];
+      const body = Buffer.from(JSON.stringify(answer(operation)));
+      return {
+        response: {
+          statusCode: 200,
+          headers: { 'content-type': 'application/x-amz-json-1.0' },
+          body: Readable.from([body]),
+        },
+      };
+    },
+    updateHttpClientConfig() {},
+    httpHandlerConfigs() {
+      return {};
+    },
+  };
+  return countedClient('http://127.0.0.1:9', { requestHandler: handler });
+}

@@ -1,0 +1,49 @@
+import { ElectroDynamoAdapter } from '../../dist/index.js';
+import { CacheKeyBaselineAdapter } from '../contenders/cacheKeyBaseline.mjs';
+import { flowsFor } from './flows.mjs';
+
+/**
+ * Heap after many first executions on distinct keys, each a full core sequence (claim, store,
+ * release). The clients answer in memory without the SDK's HTTP stack, so the flows are cheap
+ * enough to run 100k times and any state the adapter keeps per key would show as growth.
+ */
+const answerNothing = { send: async () => ({}), config: { translateConfig: {} } };
+
+function heapMb() {
+  globalThis.gc?.();
+  globalThis.gc?.();
+  return process.memoryUsage().heapUsed / (1024 * 1024);
+}
+
+async function run(flow, count) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      while (next < count) {
+        const key = `heap-${++next}`;
+        await flow(key);
+      }
+    }),
+  );
+}
+
+export async function measureHeap(flows) {
+  if (typeof globalThis.gc !== 'function') return new Map();
+  const contenders = [
+    [
+      'ElectroDynamoAdapter',
+      new ElectroDynamoAdapter({ client: answerNothing, table: 'app-table', prefix: 'idem' }),
+    ],
+    ['cacheKey baseline', new CacheKeyBaselineAdapter(answerNothing, 'idempotency-cache')],
+  ];
+  const results = new Map();
+  for (const [name, adapter] of contenders) {
+    const flow = flowsFor({ kind: 'adapter', adapter }).first;
+    await run(flow, 2_000);
+    const startMb = heapMb();
+    await run(flow, flows);
+    const endMb = heapMb();
+    results.set(name, { startMb, endMb, growthKb: (endMb - startMb) * 1024 });
+  }
+  return results;
+}
