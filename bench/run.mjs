@@ -3,22 +3,22 @@
 // takes about two minutes on 2 cores. Writes bench/RESULTS.md.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
+import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import { ElectroDynamoAdapter } from '../dist/index.js';
 import { CacheKeyBaselineAdapter } from './contenders/cacheKeyBaseline.mjs';
 import { PowertoolsDriver } from './contenders/powertools.mjs';
 import { countedClient } from './lib/clients.mjs';
-import { measureCpu } from './lib/cpu.mjs';
 import { flowsFor, response } from './lib/flows.mjs';
-import { measureHeap } from './lib/heap.mjs';
 import { micros, ratio, summarize } from './lib/stats.mjs';
 
 const SIZE = {
   warmup: Number(process.env.BENCH_WARMUP ?? 300),
-  flows: Number(process.env.BENCH_FLOWS ?? 2_000),
+  flows: Number(process.env.BENCH_FLOWS ?? 3_000),
   rounds: 4,
   contentionCallers: 16,
   throughputFlows: Number(process.env.BENCH_THROUGHPUT_FLOWS ?? 2_000),
@@ -225,10 +225,22 @@ for (const c of all) c.client.destroy();
 server.close();
 
 // ---------------------------------------------------------------- CPU and heap (stub clients)
-const cpu = await measureCpu(SIZE.cpuCalls);
-log('cpu measured');
-const heap = await measureHeap(SIZE.heapFlows);
-log('heap measured');
+const isolated = await new Promise((resolve, reject) => {
+  execFile(
+    process.execPath,
+    [
+      '--expose-gc',
+      fileURLToPath(new URL('./isolated.mjs', import.meta.url)),
+      String(SIZE.cpuCalls),
+      String(SIZE.heapFlows),
+    ],
+    { maxBuffer: 1 << 20, timeout: 120_000 },
+    (error, stdout) => (error ? reject(error) : resolve(JSON.parse(stdout))),
+  );
+});
+const cpu = new Map(isolated.cpu);
+const heap = new Map(isolated.heap);
+log('cpu and heap measured');
 
 // ---------------------------------------------------------------- report
 const fmt = (n, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
@@ -248,7 +260,9 @@ lines.push(`- Date: ${new Date().toISOString()}`);
 lines.push(
   `- Node ${process.version}, ${os.cpus()[0]?.model ?? 'unknown CPU'} × ${os.cpus().length}, ${os.platform()} ${os.arch()}`,
 );
-lines.push('- Command: `npm run bench` (dynalite in-process on 127.0.0.1)');
+lines.push(
+  '- Command: `npm run bench` (dynalite in-process on 127.0.0.1; CPU and heap in a fresh child process on stub clients)',
+);
 lines.push(
   `- Size: ${SIZE.flows} measured flows per flow kind and contender after ${SIZE.warmup} warm-up flows, in ${SIZE.rounds} interleaved rounds; contention: ${SIZE.contentionCallers} callers per key; throughput: ${SIZE.throughputFlows} first executions at concurrency ${SIZE.throughputConcurrency}; CPU: ${SIZE.cpuCalls} flows per contender on stub clients; heap: ${SIZE.heapFlows} flows.`,
 );

@@ -33,7 +33,14 @@ export interface ElectroDynamoAdapterOptions {
 
 /** Options after defaults and validation. */
 export interface ResolvedOptions {
+  /** The client the entities use (ElectroDB speaks the document client's plain JSON). */
   readonly client: DynamoDBDocumentClient;
+  /**
+   * The same client for the adapter's own low-level requests. A document client sends
+   * low-level commands unchanged (it is a client with the same configuration), so either
+   * kind the caller gave serves here.
+   */
+  readonly lowLevelClient: DynamoDBClient;
   readonly table: string;
   readonly prefix: string;
   readonly pkField: string;
@@ -191,6 +198,7 @@ export function resolveOptions(options: ElectroDynamoAdapterOptions): ResolvedOp
 
   return {
     client: toDocumentClient(options.client),
+    lowLevelClient: options.client as DynamoDBClient,
     table,
     prefix,
     pkField,

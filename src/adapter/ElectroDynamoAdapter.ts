@@ -46,9 +46,9 @@ export class ElectroDynamoAdapter implements StorageAdapter {
     this.options = resolveOptions(options);
     this.keyPrefixBytes = Buffer.byteLength(`${this.options.prefix}${this.options.separator}`);
     this.entities = createEntities(this.options);
-    const { client, table } = this.options;
-    this.records = new RecordStore(this.entities.record, client, table);
-    this.locks = new LockStore(this.entities.lock, client, table);
+    const { lowLevelClient, table } = this.options;
+    this.records = new RecordStore(this.entities.record, lowLevelClient, table);
+    this.locks = new LockStore(this.entities.lock, lowLevelClient, table);
     const { localCache } = this.options;
     this.cache = localCache === undefined ? undefined : new RecordCache(localCache.maxEntries);
   }

@@ -1,4 +1,4 @@
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { EntityItem } from 'electrodb';
 import type { LockEntity } from '../entities/createLockEntity.js';
 import {
@@ -19,7 +19,7 @@ export class LockStore {
 
   constructor(
     private readonly locks: LockEntity,
-    private readonly client: DynamoDBDocumentClient,
+    private readonly client: DynamoDBClient,
     table: string,
   ) {
     this.read = createConsistentGet(locks, client, table);

@@ -1,4 +1,4 @@
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { EntityItem } from 'electrodb';
 import type { RecordEntity } from '../entities/createRecordEntity.js';
 import { createConsistentGet, sendConditionalDelete, sendPut } from './entityRequests.js';
@@ -11,7 +11,7 @@ export class RecordStore {
 
   constructor(
     private readonly records: RecordEntity,
-    private readonly client: DynamoDBDocumentClient,
+    private readonly client: DynamoDBClient,
     table: string,
   ) {
     this.read = createConsistentGet(records, client, table);
