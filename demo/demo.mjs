@@ -3,11 +3,11 @@
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
 const { createHash } = await import('node:crypto');
-const { CreateTableCommand, DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
+const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
 const { DynamoDBDocumentClient, ScanCommand } = await import('@aws-sdk/lib-dynamodb');
 const { default: dynalite } = await import('dynalite');
 const { Entity } = await import('electrodb');
-const { ElectroDynamoAdapter } = await import('../dist/index.js');
+const { ElectroDynamoAdapter, createIdempotencyTable } = await import('../dist/index.js');
 const { executeLikeCore } = await import('../test/support/coreReference.mjs');
 
 const TABLE = 'app-table';
@@ -35,20 +35,8 @@ client.middlewareStack.add(
 
 try {
   // 1. An existing single-table design: one table, an app entity already in it.
-  await client.send(
-    new CreateTableCommand({
-      TableName: TABLE,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [
-        { AttributeName: 'pk', AttributeType: 'S' },
-        { AttributeName: 'sk', AttributeType: 'S' },
-      ],
-      KeySchema: [
-        { AttributeName: 'pk', KeyType: 'HASH' },
-        { AttributeName: 'sk', KeyType: 'RANGE' },
-      ],
-    }),
-  );
+  // (created here with the package's helper for local development; yours already exists)
+  await createIdempotencyTable(client, { table: TABLE });
   const documentClient = DynamoDBDocumentClient.from(client);
   const orders = new Entity(
     {

@@ -2,6 +2,9 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createError } from './errors/createError.js';
 import { IdempotencyErrorCode } from './errors/IdempotencyErrorCode.js';
+import { FIELD_DEFAULTS, resolveTableFields, validateTableFields } from './tableFields.js';
+
+const CALLER = 'ElectroDynamoAdapter';
 
 /** Options of `new ElectroDynamoAdapter(options)`. */
 export interface ElectroDynamoAdapterOptions {
@@ -53,10 +56,8 @@ export interface ResolvedOptions {
 }
 
 export const DEFAULTS = {
-  pkField: 'pk',
-  skField: 'sk',
+  ...FIELD_DEFAULTS,
   separator: '#',
-  ttlField: 'expiresAt',
   service: 'idempotency',
   entityNames: { record: 'idempotencyRecord', lock: 'idempotencyLock' },
 } as const;
@@ -72,20 +73,6 @@ const KNOWN_OPTIONS: ReadonlySet<string> = new Set([
   'service',
   'entityNames',
   'localCache',
-]);
-
-/** Attribute names the entities store besides the key fields; a key or TTL field must not reuse them. */
-export const RESERVED_ATTRIBUTE_NAMES: ReadonlySet<string> = new Set([
-  'cacheKey',
-  'response',
-  'statusCode',
-  'headers',
-  'createdAt',
-  'ttlMs',
-  'validUntil',
-  'owner',
-  '__edb_e__',
-  '__edb_v__',
 ]);
 
 // ElectroDB reads `${name}` in a key template as an attribute reference.
@@ -138,11 +125,9 @@ export function resolveOptions(options: ElectroDynamoAdapterOptions): ResolvedOp
   const table = requireText(options.table, 'table');
   const prefix = requireText(options.prefix, 'prefix');
   const separator = requireText(options.separator ?? DEFAULTS.separator, 'separator');
-  const pkField = requireText(options.pkField ?? DEFAULTS.pkField, 'pkField');
-  // null is meaningful (no sort key), so only undefined takes the default.
-  const skField =
-    options.skField === null ? null : requireText(options.skField ?? DEFAULTS.skField, 'skField');
-  const ttlField = requireText(options.ttlField ?? DEFAULTS.ttlField, 'ttlField');
+  // skField: null is meaningful (no sort key), so only undefined takes the default.
+  const { pkField, skField, ttlField } = resolveTableFields(CALLER, options);
+  validateTableFields(CALLER, { pkField, skField, ttlField });
   const service = requireText(options.service ?? DEFAULTS.service, 'service');
   const entityNames = {
     record: requireText(
@@ -174,24 +159,6 @@ export function resolveOptions(options: ElectroDynamoAdapterOptions): ResolvedOp
       `ElectroDynamoAdapter: option "prefix" (${JSON.stringify(prefix)}) must not contain the separator ${JSON.stringify(separator)}`,
       'prefix',
     );
-  }
-  if (pkField === skField) {
-    invalid('ElectroDynamoAdapter: options "pkField" and "skField" must differ', 'skField');
-  }
-  for (const [option, value] of [
-    ['pkField', pkField],
-    ['skField', skField],
-    ['ttlField', ttlField],
-  ] as const) {
-    if (value !== null && RESERVED_ATTRIBUTE_NAMES.has(value)) {
-      invalid(
-        `ElectroDynamoAdapter: option "${option}" (${JSON.stringify(value)}) clashes with an attribute the adapter stores`,
-        option,
-      );
-    }
-  }
-  if (ttlField === pkField || ttlField === skField) {
-    invalid('ElectroDynamoAdapter: option "ttlField" must not be a key attribute', 'ttlField');
   }
 
   const localCache = resolveLocalCache(options.localCache);

@@ -1,9 +1,9 @@
+import { requireName, resolveTableFields } from '../tableFields.js';
 import type { CheckTableOptions } from './checkTableOptions.js';
 import { checkKeySchema } from './keySchemaCheck.js';
 import { checkRoundTrip } from './roundTripCheck.js';
 import type { TableCheck, TableCheckReport } from './tableCheck.js';
 import { requireClient } from './tableClient.js';
-import { requireName, resolveTableFields } from './tableOptions.js';
 import { checkTableStatus } from './tableStatusCheck.js';
 import { checkTtl } from './ttlCheck.js';
 

@@ -9,9 +9,8 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { createError } from '../errors/createError.js';
 import { IdempotencyErrorCode } from '../errors/IdempotencyErrorCode.js';
-import { RESERVED_ATTRIBUTE_NAMES } from '../options.js';
+import { requireName, resolveTableFields, validateTableFields } from '../tableFields.js';
 import { asBaseClient, type DynamoClient, describeAwsError, requireClient } from './tableClient.js';
-import { requireName, resolveTableFields } from './tableOptions.js';
 
 const CALLER = 'createIdempotencyTable';
 
@@ -71,23 +70,8 @@ export async function createIdempotencyTable(
   if (billingMode !== 'PAY_PER_REQUEST' && billingMode !== 'PROVISIONED') {
     invalid('option "billingMode" must be "PAY_PER_REQUEST" or "PROVISIONED"', 'billingMode');
   }
-  if (pkField === skField) invalid('options "pkField" and "skField" must differ', 'skField');
-  if (ttlField === pkField || ttlField === skField) {
-    invalid('option "ttlField" must not be a key attribute', 'ttlField');
-  }
-  for (const [option, value] of [
-    ['pkField', pkField],
-    ['skField', skField],
-    ['ttlField', ttlField],
-  ] as const) {
-    // The adapter would refuse a table keyed on an attribute it stores itself.
-    if (value !== null && RESERVED_ATTRIBUTE_NAMES.has(value)) {
-      invalid(
-        `option "${option}" (${JSON.stringify(value)}) clashes with an attribute the adapter stores`,
-        option,
-      );
-    }
-  }
+  // The adapter would refuse a table keyed on an attribute it stores itself.
+  validateTableFields(CALLER, { pkField, skField, ttlField });
 
   const keys: string[] = skField === null ? [pkField] : [pkField, skField];
   const attributeDefinitions: AttributeDefinition[] = keys.map((name) => ({

@@ -1,6 +1,6 @@
 import type { TableDescription } from '@aws-sdk/client-dynamodb';
+import { describeKey, type TableFields } from '../tableFields.js';
 import { fail, pass, type TableCheck } from './tableCheck.js';
-import { describeKey, type TableFields } from './tableOptions.js';
 
 const NAME = 'key schema';
 
