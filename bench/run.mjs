@@ -204,21 +204,36 @@ cachedClient.client.destroy();
 log('local cache measured');
 
 // ---------------------------------------------------------------- throughput
-async function throughput(contender) {
+async function throughput(contender, flows) {
   let next = 0;
   const t = process.hrtime.bigint();
   await Promise.all(
     Array.from({ length: SIZE.throughputConcurrency }, async () => {
-      while (next < SIZE.throughputFlows) {
+      while (next < flows) {
         next += 1;
         await contender.flows.first(freshKey());
       }
     }),
   );
-  return SIZE.throughputFlows / (micros(t) / 1e6);
+  return micros(t);
 }
-const flowsPerSecond = new Map();
-for (const c of all) flowsPerSecond.set(c.name, await throughput(c));
+const throughputMicros = new Map(all.map((c) => [c.name, 0]));
+const throughputPerRound = Math.ceil(SIZE.throughputFlows / SIZE.rounds);
+for (let round = 0; round < SIZE.rounds; round++) {
+  for (let i = 0; i < all.length; i++) {
+    const c = all[(i + round) % all.length];
+    throughputMicros.set(
+      c.name,
+      throughputMicros.get(c.name) + (await throughput(c, throughputPerRound)),
+    );
+  }
+}
+const flowsPerSecond = new Map(
+  [...throughputMicros].map(([name, us]) => [
+    name,
+    (throughputPerRound * SIZE.rounds) / (us / 1e6),
+  ]),
+);
 log('throughput measured');
 
 for (const c of all) c.client.destroy();
@@ -234,7 +249,7 @@ const isolated = await new Promise((resolve, reject) => {
       String(SIZE.cpuCalls),
       String(SIZE.heapFlows),
     ],
-    { maxBuffer: 1 << 20, timeout: 120_000 },
+    { maxBuffer: 1 << 20, timeout: 170_000 },
     (error, stdout) => (error ? reject(error) : resolve(JSON.parse(stdout))),
   );
 });
@@ -260,8 +275,12 @@ lines.push(`- Date: ${new Date().toISOString()}`);
 lines.push(
   `- Node ${process.version}, ${os.cpus()[0]?.model ?? 'unknown CPU'} × ${os.cpus().length}, ${os.platform()} ${os.arch()}`,
 );
+const overrides = Object.entries(process.env)
+  .filter(([name]) => name.startsWith('BENCH_'))
+  .map(([name, value]) => `${name}=${value} `)
+  .join('');
 lines.push(
-  '- Command: `npm run bench` (dynalite in-process on 127.0.0.1; CPU and heap in a fresh child process on stub clients)',
+  `- Command: \`${overrides}npm run bench\` (dynalite in-process on 127.0.0.1; CPU and heap in a fresh child process on stub clients)`,
 );
 lines.push(
   `- Size: ${SIZE.flows} measured flows per flow kind and contender after ${SIZE.warmup} warm-up flows, in ${SIZE.rounds} interleaved rounds; contention: ${SIZE.contentionCallers} callers per key; throughput: ${SIZE.throughputFlows} first executions at concurrency ${SIZE.throughputConcurrency}; CPU: ${SIZE.cpuCalls} flows per contender on stub clients; heap: ${SIZE.heapFlows} flows.`,
@@ -288,6 +307,8 @@ for (const c of all) {
       x(ratio(s.first.p50, base.first.p50)),
       x(ratio(s.replay.p50, base.replay.p50)),
       x(ratio(s.contention.p50, base.contention.p50)),
+      x(ratio(cpu.get(c.name).first, cpu.get(baseline.name).first)),
+      x(ratio(cpu.get(c.name).replay, cpu.get(baseline.name).replay)),
       x(ratio(cpu.get(c.name).perCall, cpu.get(baseline.name).perCall)),
       x(ratio(flowsPerSecond.get(c.name), flowsPerSecond.get(baseline.name))),
     ]),

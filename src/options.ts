@@ -1,8 +1,15 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { type DynamoClient, requireClient } from './clientInput.js';
 import { createError } from './errors/createError.js';
 import { IdempotencyErrorCode } from './errors/IdempotencyErrorCode.js';
-import { FIELD_DEFAULTS, resolveTableFields, validateTableFields } from './tableFields.js';
+import { invalidConfig } from './errors/invalidConfig.js';
+import {
+  FIELD_DEFAULTS,
+  requireName,
+  resolveTableFields,
+  validateTableFields,
+} from './tableFields.js';
 
 const CALLER = 'ElectroDynamoAdapter';
 
@@ -78,34 +85,13 @@ const KNOWN_OPTIONS: ReadonlySet<string> = new Set([
 // ElectroDB reads `${name}` in a key template as an attribute reference.
 const TEMPLATE_MARKER = '${';
 
-function invalid(message: string, option: string): never {
-  throw createError(IdempotencyErrorCode.INVALID_CONFIG, message, { context: { option } });
-}
-
-function requireText(value: unknown, option: string): string {
-  if (typeof value !== 'string' || value.length === 0) {
-    invalid(`ElectroDynamoAdapter: option "${option}" must be a non-empty string`, option);
-  }
-  return value;
-}
-
 function isDocumentClient(client: object): client is DynamoDBDocumentClient {
   // A document client carries the marshalling options it translates with.
   const config = (client as { config?: { translateConfig?: unknown } }).config;
   return client instanceof DynamoDBDocumentClient || config?.translateConfig !== undefined;
 }
 
-function toDocumentClient(client: unknown): DynamoDBDocumentClient {
-  if (
-    typeof client !== 'object' ||
-    client === null ||
-    typeof (client as { send?: unknown }).send !== 'function'
-  ) {
-    invalid(
-      'ElectroDynamoAdapter: option "client" must be a DynamoDBClient or DynamoDBDocumentClient',
-      'client',
-    );
-  }
+function toDocumentClient(client: DynamoClient): DynamoDBDocumentClient {
   if (isDocumentClient(client)) return client;
   return DynamoDBDocumentClient.from(client as DynamoDBClient, {
     marshallOptions: { removeUndefinedValues: true },
@@ -115,32 +101,35 @@ function toDocumentClient(client: unknown): DynamoDBDocumentClient {
 /** Applies defaults and rejects options that would write outside the prefix or clash with our attributes. */
 export function resolveOptions(options: ElectroDynamoAdapterOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) {
-    invalid('ElectroDynamoAdapter: options object is required', 'options');
+    invalidConfig(CALLER, 'options object is required', 'options');
   }
   for (const name of Object.keys(options)) {
     if (!KNOWN_OPTIONS.has(name)) {
-      invalid(`ElectroDynamoAdapter: unknown option "${name}"`, name);
+      invalidConfig(CALLER, `unknown option "${name}"`, name);
     }
   }
-  const table = requireText(options.table, 'table');
-  const prefix = requireText(options.prefix, 'prefix');
-  const separator = requireText(options.separator ?? DEFAULTS.separator, 'separator');
+  const client = requireClient(CALLER, options.client);
+  const table = requireName(CALLER, 'table', options.table);
+  const prefix = requireName(CALLER, 'prefix', options.prefix);
+  const separator = requireName(CALLER, 'separator', options.separator ?? DEFAULTS.separator);
   // skField: null is meaningful (no sort key), so only undefined takes the default.
   const { pkField, skField, ttlField } = resolveTableFields(CALLER, options);
   validateTableFields(CALLER, { pkField, skField, ttlField });
-  const service = requireText(options.service ?? DEFAULTS.service, 'service');
+  const service = requireName(CALLER, 'service', options.service ?? DEFAULTS.service);
   const entityNames = {
-    record: requireText(
-      options.entityNames?.record ?? DEFAULTS.entityNames.record,
+    record: requireName(
+      CALLER,
       'entityNames.record',
+      options.entityNames?.record ?? DEFAULTS.entityNames.record,
     ),
-    lock: requireText(options.entityNames?.lock ?? DEFAULTS.entityNames.lock, 'entityNames.lock'),
+    lock: requireName(
+      CALLER,
+      'entityNames.lock',
+      options.entityNames?.lock ?? DEFAULTS.entityNames.lock,
+    ),
   };
   if (entityNames.record === entityNames.lock) {
-    invalid(
-      'ElectroDynamoAdapter: entityNames.record and entityNames.lock must differ',
-      'entityNames',
-    );
+    invalidConfig(CALLER, 'entityNames.record and entityNames.lock must differ', 'entityNames');
   }
 
   for (const [option, value] of [
@@ -148,15 +137,13 @@ export function resolveOptions(options: ElectroDynamoAdapterOptions): ResolvedOp
     ['separator', separator],
   ] as const) {
     if (value.includes(TEMPLATE_MARKER)) {
-      invalid(
-        `ElectroDynamoAdapter: option "${option}" must not contain "${TEMPLATE_MARKER}"`,
-        option,
-      );
+      invalidConfig(CALLER, `option "${option}" must not contain "${TEMPLATE_MARKER}"`, option);
     }
   }
   if (prefix.includes(separator)) {
-    invalid(
-      `ElectroDynamoAdapter: option "prefix" (${JSON.stringify(prefix)}) must not contain the separator ${JSON.stringify(separator)}`,
+    invalidConfig(
+      CALLER,
+      `option "prefix" (${JSON.stringify(prefix)}) must not contain the separator ${JSON.stringify(separator)}`,
       'prefix',
     );
   }
@@ -164,8 +151,8 @@ export function resolveOptions(options: ElectroDynamoAdapterOptions): ResolvedOp
   const localCache = resolveLocalCache(options.localCache);
 
   return {
-    client: toDocumentClient(options.client),
-    lowLevelClient: options.client as DynamoDBClient,
+    client: toDocumentClient(client),
+    lowLevelClient: client as DynamoDBClient,
     table,
     prefix,
     pkField,
@@ -182,8 +169,9 @@ function resolveLocalCache(value: unknown): ResolvedOptions['localCache'] {
   if (value === undefined) return undefined;
   const maxEntries = (value as { maxEntries?: unknown } | null)?.maxEntries;
   if (typeof maxEntries !== 'number' || !Number.isInteger(maxEntries) || maxEntries < 1) {
-    invalid(
-      `ElectroDynamoAdapter: option "localCache.maxEntries" must be an integer >= 1 (got ${String(maxEntries)})`,
+    invalidConfig(
+      CALLER,
+      `option "localCache.maxEntries" must be an integer >= 1 (got ${String(maxEntries)})`,
       'localCache',
     );
   }

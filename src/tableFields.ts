@@ -1,5 +1,4 @@
-import { createError } from './errors/createError.js';
-import { IdempotencyErrorCode } from './errors/IdempotencyErrorCode.js';
+import { invalidConfig } from './errors/invalidConfig.js';
 
 /** Defaults of the key and TTL attribute names, shared by the adapter and the table tools. */
 export const FIELD_DEFAULTS = { pkField: 'pk', skField: 'sk', ttlField: 'expiresAt' } as const;
@@ -33,11 +32,7 @@ export interface TableFieldOptions {
 
 export function requireName(caller: string, option: string, value: unknown): string {
   if (typeof value !== 'string' || value.length === 0) {
-    throw createError(
-      IdempotencyErrorCode.INVALID_CONFIG,
-      `${caller}: option "${option}" must be a non-empty string`,
-      { context: { option } },
-    );
+    invalidConfig(caller, `option "${option}" must be a non-empty string`, option);
   }
   return value;
 }
@@ -59,19 +54,13 @@ export function describeKey(pkField: string, skField: string | null): string {
   return skField === null ? `${pkField} (no sort key)` : `${pkField}/${skField}`;
 }
 
-function invalidField(caller: string, message: string, option: string): never {
-  throw createError(IdempotencyErrorCode.INVALID_CONFIG, `${caller}: ${message}`, {
-    context: { option },
-  });
-}
-
 /** Rejects key and TTL names that collide with each other or with what the adapter stores. */
 export function validateTableFields(caller: string, fields: TableFields): void {
   const { pkField, skField, ttlField } = fields;
   if (pkField === skField)
-    invalidField(caller, 'options "pkField" and "skField" must differ', 'skField');
+    invalidConfig(caller, 'options "pkField" and "skField" must differ', 'skField');
   if (ttlField === pkField || ttlField === skField) {
-    invalidField(caller, 'option "ttlField" must not be a key attribute', 'ttlField');
+    invalidConfig(caller, 'option "ttlField" must not be a key attribute', 'ttlField');
   }
   for (const [option, value] of [
     ['pkField', pkField],
@@ -79,7 +68,7 @@ export function validateTableFields(caller: string, fields: TableFields): void {
     ['ttlField', ttlField],
   ] as const) {
     if (value !== null && RESERVED_ATTRIBUTE_NAMES.has(value)) {
-      invalidField(
+      invalidConfig(
         caller,
         `option "${option}" (${JSON.stringify(value)}) clashes with an attribute the adapter stores`,
         option,

@@ -1,7 +1,8 @@
 // Powertools for AWS Lambda (TypeScript) idempotency, driven through its DynamoDB persistence
-// layer the way its handler drives it: saveInProgress then saveSuccess for a first execution;
-// a replay costs one request (on DynamoDB the failed conditional put returns the stored record;
-// dynalite does not return it, so the replay here is measured as its getRecord, also one request).
+// layer the way its handler drives it: every call starts with saveInProgress (a conditional
+// put); a first execution then stores the result with saveSuccess; a replay's put fails, and the
+// stored record comes back with the failure on DynamoDB, or from a getRecord where the server
+// does not return it (dynalite), which makes a replay 2 requests here and 1 on DynamoDB.
 import {
   IdempotencyConfig,
   IdempotencyItemAlreadyExistsError,
@@ -11,6 +12,10 @@ import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dyn
 export class PowertoolsDriver {
   constructor(client, table) {
     this.persistence = new DynamoDBPersistenceLayer({ tableName: table, awsSdkV3Client: client });
+    // Powertools falls back to a default client (real AWS) if it does not recognise ours.
+    if (this.persistence.client !== client) {
+      throw new Error('Powertools did not take the bench client; refusing to run');
+    }
     this.persistence.configure({
       config: new IdempotencyConfig({ expiresAfterSeconds: 3600 }),
       keyPrefix: 'bench',
@@ -31,8 +36,15 @@ export class PowertoolsDriver {
   }
 
   async replay(key) {
-    const record = await this.persistence.getRecord(this.event(key));
-    return record.getResponse();
+    const event = this.event(key);
+    try {
+      await this.persistence.saveInProgress(event, 30_000);
+    } catch (error) {
+      if (!(error instanceof IdempotencyItemAlreadyExistsError)) throw error;
+      const record = error.existingRecord ?? (await this.persistence.getRecord(event));
+      return record.getResponse();
+    }
+    throw new Error(`replay of ${key} found no stored record`);
   }
 
   /** A contended caller: wins the claim and runs, or learns at once that another is running. */

@@ -18,17 +18,19 @@ export function countedClient(endpoint, extra = {}) {
 }
 
 /**
- * A real client whose HTTP handler answers at once with a canned body per operation, so CPU
+ * A real client whose HTTP handler answers at once with a canned body per operation (and an
+ * optional `statusCode`, for error answers), so CPU
  * measured around adapter calls is the SDK's, ElectroDB's and the adapter's, never the network's.
  */
 export function stubbedClient(answer) {
   const handler = {
     async handle(request) {
       const operation = String(request.headers['x-amz-target']).split('.')[1];
-      const body = Buffer.from(JSON.stringify(answer(operation)));
+      const { statusCode = 200, ...payload } = answer(operation);
+      const body = Buffer.from(JSON.stringify(payload));
       return {
         response: {
-          statusCode: 200,
+          statusCode,
           headers: { 'content-type': 'application/x-amz-json-1.0' },
           body: Readable.from([body]),
         },

@@ -45,10 +45,22 @@ function powertoolsItem(driver, key) {
   });
 }
 
+// What DynamoDB answers a conditional put that fails while asking for the old item back.
+const conditionFailedWith = (item) => ({
+  statusCode: 400,
+  __type: 'com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException',
+  message: 'The conditional request failed',
+  Item: item,
+});
+
 function makeContender(name, withItem) {
-  const { client } = stubbedClient((operation) =>
-    operation === 'GetItem' && withItem.item ? { Item: withItem.item } : {},
-  );
+  const { client } = stubbedClient((operation) => {
+    if (!withItem.item) return {};
+    if (operation === 'GetItem') return { Item: withItem.item };
+    // Powertools replays through a conditional put that fails, as on DynamoDB.
+    if (operation === 'PutItem' && name === 'Powertools') return conditionFailedWith(withItem.item);
+    return {};
+  });
   if (name === 'ElectroDynamoAdapter') {
     return {
       kind: 'adapter',

@@ -66,10 +66,11 @@ export class ElectroDynamoAdapter implements StorageAdapter {
       if (this.ownedLocks.consumeClaimReceipt(key, now)) return null;
       const cached = this.cache?.get(key, now);
       if (cached !== undefined) return cached;
+      const stamp = this.cache?.readStamp();
       const item = await this.storage('get', key, () => this.records.getLive(key, Date.now));
       if (item === null) return null;
       const record = decodeRecord(item);
-      this.cache?.put(key, item);
+      if (stamp !== undefined) this.cache?.fill(key, item, stamp);
       return record;
     });
   }
@@ -79,18 +80,24 @@ export class ElectroDynamoAdapter implements StorageAdapter {
       requireKey('set', key, this.keyPrefixBytes);
       // Encoding first means a record that cannot be stored writes nothing.
       const item = encodeRecord(key, record);
+      const stamp = this.cache?.beginWrite(key);
       await this.storage('set', key, () => this.records.put(item));
       // The record replaced the lock item: nothing is left to release.
       this.ownedLocks.forget(key);
-      this.cache?.put(key, item);
+      if (stamp !== undefined) this.cache?.fill(key, item, stamp);
     });
   }
 
   delete(key: string): Promise<void> {
     return this.guard(async () => {
       requireKey('delete', key, this.keyPrefixBytes);
-      this.cache?.delete(key);
-      await this.storage('delete', key, () => this.records.remove(key));
+      this.cache?.beginWrite(key);
+      try {
+        await this.storage('delete', key, () => this.records.remove(key));
+      } finally {
+        // Reads that started while the delete was in flight may have seen the record.
+        this.cache?.beginWrite(key);
+      }
     });
   }
 

@@ -1,4 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { IdempotencyErrorCode } from '../errors/IdempotencyErrorCode.js';
 import { DEFAULTS } from '../options.js';
 import { checkTable } from '../table/checkTable.js';
 import { createIdempotencyTable } from '../table/createTable.js';
@@ -40,8 +41,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     return EXIT.usage;
   }
 
-  const client = createClient(command.connection);
+  let client: DynamoDBClient | undefined;
   try {
+    client = createClient(command.connection);
     if (command.kind === 'check') {
       const { options } = command;
       const report = await checkTable({ client, ...options });
@@ -63,8 +65,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     return EXIT.ok;
   } catch (error) {
     io.stderr(`electrodb-idempotency: ${error instanceof Error ? error.message : String(error)}`);
-    return EXIT.failed;
+    // Options the adapter refuses (a reserved field name, say) are a usage error.
+    return (error as { code?: unknown }).code === IdempotencyErrorCode.INVALID_CONFIG
+      ? EXIT.usage
+      : EXIT.failed;
   } finally {
-    client.destroy();
+    client?.destroy();
   }
 }

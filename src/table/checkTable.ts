@@ -1,9 +1,9 @@
-import { requireName, resolveTableFields } from '../tableFields.js';
+import { requireClient } from '../clientInput.js';
+import { requireName, resolveTableFields, validateTableFields } from '../tableFields.js';
 import type { CheckTableOptions } from './checkTableOptions.js';
 import { checkKeySchema } from './keySchemaCheck.js';
 import { checkRoundTrip } from './roundTripCheck.js';
 import type { TableCheck, TableCheckReport } from './tableCheck.js';
-import { requireClient } from './tableClient.js';
 import { checkTableStatus } from './tableStatusCheck.js';
 import { checkTtl } from './ttlCheck.js';
 
@@ -30,6 +30,8 @@ export async function checkTable(options: CheckTableOptions): Promise<TableCheck
   const client = requireClient(CALLER, options?.client);
   const table = requireName(CALLER, 'table', options.table);
   const fields = resolveTableFields(CALLER, options);
+  // Names the adapter itself would refuse are a configuration error, not a table problem.
+  validateTableFields(CALLER, fields);
 
   const described = await checkTableStatus(client, table);
   if (described.description === undefined) {

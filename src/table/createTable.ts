@@ -7,10 +7,12 @@ import {
   UpdateTimeToLiveCommand,
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
+import { type DynamoClient, requireClient } from '../clientInput.js';
 import { createError } from '../errors/createError.js';
 import { IdempotencyErrorCode } from '../errors/IdempotencyErrorCode.js';
+import { invalidConfig } from '../errors/invalidConfig.js';
 import { requireName, resolveTableFields, validateTableFields } from '../tableFields.js';
-import { asBaseClient, type DynamoClient, describeAwsError, requireClient } from './tableClient.js';
+import { asBaseClient, describeAwsError } from './tableClient.js';
 
 const CALLER = 'createIdempotencyTable';
 
@@ -33,12 +35,6 @@ const PROVISIONED_THROUGHPUT = { ReadCapacityUnits: 5, WriteCapacityUnits: 5 } a
 // Seconds. Creation takes seconds on AWS and is instant on DynamoDB Local and dynalite; the
 // waiter checks at once, then backs off from 1 s (its default of 20 s would idle needlessly).
 const WAIT = { maxWaitTime: 120, minDelay: 1, maxDelay: 5 } as const;
-
-function invalid(message: string, option: string): never {
-  throw createError(IdempotencyErrorCode.INVALID_CONFIG, `${CALLER}: ${message}`, {
-    context: { option },
-  });
-}
 
 function storageError(step: string, table: string, cause: unknown): Error {
   const reason =
@@ -68,7 +64,11 @@ export async function createIdempotencyTable(
   const { pkField, skField, ttlField } = resolveTableFields(CALLER, options);
   const billingMode = options.billingMode ?? 'PAY_PER_REQUEST';
   if (billingMode !== 'PAY_PER_REQUEST' && billingMode !== 'PROVISIONED') {
-    invalid('option "billingMode" must be "PAY_PER_REQUEST" or "PROVISIONED"', 'billingMode');
+    invalidConfig(
+      CALLER,
+      'option "billingMode" must be "PAY_PER_REQUEST" or "PROVISIONED"',
+      'billingMode',
+    );
   }
   // The adapter would refuse a table keyed on an attribute it stores itself.
   validateTableFields(CALLER, { pkField, skField, ttlField });

@@ -25,7 +25,9 @@ function rootCause(error: unknown): unknown {
 export async function checkRoundTrip(options: CheckTableOptions): Promise<TableCheck> {
   let adapter: ElectroDynamoAdapter;
   try {
-    adapter = new ElectroDynamoAdapter(options);
+    // Without the local cache, so the record is really read back from the table.
+    const { localCache: _ignored, ...uncached } = options;
+    adapter = new ElectroDynamoAdapter(uncached);
   } catch (error) {
     return fail(NAME, `The adapter rejects these options: ${describeAwsError(error)}`);
   }

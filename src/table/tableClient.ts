@@ -1,25 +1,5 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { createError } from '../errors/createError.js';
-import { IdempotencyErrorCode } from '../errors/IdempotencyErrorCode.js';
-
-/** Either client the adapter accepts. */
-export type DynamoClient = DynamoDBClient | DynamoDBDocumentClient;
-
-export function requireClient(caller: string, client: unknown): DynamoClient {
-  if (
-    typeof client !== 'object' ||
-    client === null ||
-    typeof (client as { send?: unknown }).send !== 'function'
-  ) {
-    throw createError(
-      IdempotencyErrorCode.INVALID_CONFIG,
-      `${caller}: option "client" must be a DynamoDBClient or DynamoDBDocumentClient`,
-      { context: { option: 'client' } },
-    );
-  }
-  return client as DynamoClient;
-}
+import type { DynamoClient } from '../clientInput.js';
 
 /**
  * The client typed as a plain `DynamoDBClient`, for control-plane commands and waiters.

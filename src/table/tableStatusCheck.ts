@@ -1,6 +1,7 @@
 import { DescribeTableCommand, type TableDescription } from '@aws-sdk/client-dynamodb';
+import type { DynamoClient } from '../clientInput.js';
 import { fail, pass, type TableCheck, warn } from './tableCheck.js';
-import { asBaseClient, type DynamoClient, describeAwsError, regionOf } from './tableClient.js';
+import { asBaseClient, describeAwsError, regionOf } from './tableClient.js';
 
 const NAME = 'table exists';
 
@@ -29,11 +30,13 @@ export async function checkTableStatus(
         ),
       };
     }
+    // Only an access denial is about permissions; missing credentials or region say so themselves.
+    const hint =
+      error instanceof Error && error.name === 'AccessDeniedException'
+        ? ' (the check needs dynamodb:DescribeTable)'
+        : '';
     return {
-      check: fail(
-        NAME,
-        `DescribeTable on "${table}" failed (the check needs dynamodb:DescribeTable): ${describeAwsError(error)}`,
-      ),
+      check: fail(NAME, `DescribeTable on "${table}" failed${hint}: ${describeAwsError(error)}`),
     };
   }
   if (description === undefined) {

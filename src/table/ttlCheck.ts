@@ -1,6 +1,7 @@
 import { DescribeTimeToLiveCommand, type TimeToLiveDescription } from '@aws-sdk/client-dynamodb';
+import type { DynamoClient } from '../clientInput.js';
 import { pass, type TableCheck, warn } from './tableCheck.js';
-import { asBaseClient, type DynamoClient, describeAwsError } from './tableClient.js';
+import { asBaseClient, describeAwsError } from './tableClient.js';
 
 const NAME = 'ttl';
 

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ElectroDynamoAdapter } from '../../src/adapter/ElectroDynamoAdapter.js';
 import { executeLikeCore } from '../support/coreReference.mjs';
+import { createClient } from '../support/dynalite.js';
 import { startTestTable, type TestTable } from '../support/testTable.js';
 
 let env: TestTable;
@@ -129,6 +131,42 @@ describe('ElectroDynamoAdapter localCache', () => {
     // Assess
     expect(beforeExpiry?.response).toBe('cached');
     expect(afterExpiry).toBeNull();
+  });
+
+  it('a read still in flight does not put back a record this instance deleted or overwrote', async () => {
+    // Prepare: reads answered 100 ms late, so writes can overtake them
+    const client = createClient(env.endpoint);
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const output = await next(args);
+        if (context.commandName === 'GetItemCommand') await sleep(100);
+        return output;
+      },
+      { step: 'initialize', name: 'slowReads' },
+    );
+    const adapter = new ElectroDynamoAdapter({
+      client,
+      table: env.table,
+      prefix: 'idem',
+      localCache: { maxEntries: 10 },
+    });
+    await env.adapter().set('race-delete', record('old'));
+    await env.adapter().set('race-set', record('v1'));
+
+    // Act
+    const slowDeleteRead = adapter.get('race-delete');
+    await sleep(20);
+    await adapter.delete('race-delete');
+    await slowDeleteRead;
+    const slowSetRead = adapter.get('race-set');
+    await sleep(20);
+    await adapter.set('race-set', record('v2'));
+    await slowSetRead;
+
+    // Assess
+    expect(await adapter.get('race-delete')).toBeNull();
+    expect((await adapter.get('race-set'))?.response).toBe('v2');
+    client.destroy();
   });
 
   it.each([0, -1, 1.5, Number.NaN])('rejects maxEntries %s with INVALID_CONFIG', (maxEntries) => {

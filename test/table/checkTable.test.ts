@@ -44,13 +44,45 @@ describe('checkTable', () => {
 
   it('leaves no item behind after the round trip', async () => {
     // Act
-    await checkTable({ client, table: 'app-table', prefix: 'clean' });
+    const report = await checkTable({ client, table: 'app-table', prefix: 'clean' });
 
     // Assess
+    expect(report.ok).toBe(true);
+    expect(report.checks.find((check) => check.name === 'round trip')?.status).toBe('pass');
     const { Items = [] } = await DynamoDBDocumentClient.from(client).send(
       new ScanCommand({ TableName: 'app-table', ConsistentRead: true }),
     );
     expect(Items.filter((item) => String(item.pk).startsWith('clean#'))).toEqual([]);
+  });
+
+  it('reads the record back from the table even when the options enable the local cache', async () => {
+    // Prepare: reads denied, as a policy without dynamodb:GetItem would
+    const noReads = createClient(dynamo.endpoint);
+    failCommand(noReads, 'GetItemCommand', { name: 'AccessDeniedException', message: 'denied' });
+
+    // Act
+    const report = await checkTable({
+      client: noReads,
+      table: 'app-table',
+      prefix: 'idem',
+      localCache: { maxEntries: 10 },
+    });
+
+    // Assess
+    expect(report.ok).toBe(false);
+    expect(report.checks.find((check) => check.name === 'round trip')?.message).toMatch(
+      /^get failed: AccessDeniedException: denied/,
+    );
+    noReads.destroy();
+  });
+
+  it('rejects a key or TTL field the adapter stores itself with INVALID_CONFIG, before any request', async () => {
+    await expect(
+      checkTable({ client, table: 'app-table', prefix: 'idem', ttlField: 'cacheKey' }),
+    ).rejects.toMatchObject({
+      code: 'INVALID_CONFIG',
+      message: expect.stringContaining('option "ttlField" ("cacheKey") clashes'),
+    });
   });
 
   it('sends its describe commands through a DynamoDBDocumentClient too', async () => {

@@ -31,6 +31,20 @@ async function cli(...argv: string[]) {
   return { code, stdout, stderr };
 }
 
+describe('runCli with options the adapter refuses', () => {
+  it.each([
+    ['check', '--table', 'app-table', '--prefix', 'idem', '--ttl-field', 'cacheKey'],
+    ['create-table', '--table', 'other-table', '--ttl-field', 'cacheKey'],
+  ])('%s exits 2 for a reserved field name, naming it', async (...argv) => {
+    // Act
+    const { code, stderr } = await cli(...argv);
+
+    // Assess
+    expect(code).toBe(2);
+    expect(stderr.join('\n')).toContain('option "ttlField" ("cacheKey") clashes');
+  });
+});
+
 describe('runCli check', () => {
   it('exits 0 on a good table, printing one line per check and a summary', async () => {
     // Act
