@@ -16,7 +16,7 @@ import { OwnedLocks } from './OwnedLocks.js';
 import { RecordCache } from './RecordCache.js';
 import { RecordStore } from './RecordStore.js';
 import { decodeRecord, encodeRecord } from './recordCodec.js';
-import { storageCall } from './storageCall.js';
+import { asAdapterError, type Operation } from './storageError.js';
 import { requireKey, requirePositive } from './validateInput.js';
 
 const LOCK_TIMEOUT_MESSAGE = 'Lock wait timeout exceeded';
@@ -59,83 +59,90 @@ export class ElectroDynamoAdapter implements StorageAdapter {
   /** Nothing to release; the client belongs to the caller. */
   async disconnect(): Promise<void> {}
 
-  get(key: string): Promise<IdempotencyRecord | null> {
-    return this.guard(async () => {
+  async get(key: string): Promise<IdempotencyRecord | null> {
+    try {
       requireKey('get', key, this.keyPrefixBytes);
       const now = Date.now();
       if (this.ownedLocks.consumeClaimReceipt(key, now)) return null;
       const cached = this.cache?.get(key, now);
       if (cached !== undefined) return cached;
       const stamp = this.cache?.readStamp();
-      const item = await this.storage('get', key, () => this.records.getLive(key, Date.now));
+      const item = await this.records.getLive(key, Date.now);
       if (item === null) return null;
       const record = decodeRecord(item);
       if (stamp !== undefined) this.cache?.fill(key, item, stamp);
       return record;
-    });
+    } catch (error) {
+      throw await this.failure('get', key, error);
+    }
   }
 
-  set(key: string, record: IdempotencyRecord): Promise<void> {
-    return this.guard(async () => {
+  async set(key: string, record: IdempotencyRecord): Promise<void> {
+    try {
       requireKey('set', key, this.keyPrefixBytes);
       // Encoding first means a record that cannot be stored writes nothing.
       const item = encodeRecord(key, record);
       const stamp = this.cache?.beginWrite(key);
-      await this.storage('set', key, () => this.records.put(item));
+      await this.records.put(item);
       // The record replaced the lock item: nothing is left to release.
       this.ownedLocks.forget(key);
       if (stamp !== undefined) this.cache?.fill(key, item, stamp);
-    });
+    } catch (error) {
+      throw await this.failure('set', key, error);
+    }
   }
 
-  delete(key: string): Promise<void> {
-    return this.guard(async () => {
+  async delete(key: string): Promise<void> {
+    try {
       requireKey('delete', key, this.keyPrefixBytes);
       this.cache?.beginWrite(key);
       try {
-        await this.storage('delete', key, () => this.records.remove(key));
+        await this.records.remove(key);
       } finally {
         // Reads that started while the delete was in flight may have seen the record.
         this.cache?.beginWrite(key);
       }
-    });
+    } catch (error) {
+      throw await this.failure('delete', key, error);
+    }
   }
 
-  acquireLock(key: string, ttlMs: number): Promise<boolean> {
-    return this.guard(async () => {
+  async acquireLock(key: string, ttlMs: number): Promise<boolean> {
+    try {
       requireKey('acquireLock', key, this.keyPrefixBytes);
       requirePositive('acquireLock', 'ttlMs', ttlMs);
       const token = randomUUID();
       const now = Date.now();
       const validUntil = now + ttlMs;
-      const acquired = await this.storage('acquireLock', key, () =>
-        this.locks.claim(key, token, validUntil, now),
-      );
+      const acquired = await this.locks.claim(key, token, validUntil, now);
       if (acquired) this.ownedLocks.take(key, token, validUntil, now);
       return acquired;
-    });
+    } catch (error) {
+      throw await this.failure('acquireLock', key, error);
+    }
   }
 
-  releaseLock(key: string): Promise<void> {
-    return this.guard(async () => {
+  async releaseLock(key: string): Promise<void> {
+    try {
       requireKey('releaseLock', key, this.keyPrefixBytes);
       // Nothing to send when the lock is not ours, was replaced by our record, or another
       // acquisition on this instance still holds it.
       const token = this.ownedLocks.release(key);
       if (token === undefined) return;
-      await this.storage('releaseLock', key, () => this.locks.release(key, token));
-    });
+      await this.locks.release(key, token);
+    } catch (error) {
+      throw await this.failure('releaseLock', key, error);
+    }
   }
 
-  waitForLock(key: string, timeoutMs: number, pollIntervalMs: number): Promise<void> {
-    return this.guard(async () => {
+  async waitForLock(key: string, timeoutMs: number, pollIntervalMs: number): Promise<void> {
+    try {
       requireKey('waitForLock', key, this.keyPrefixBytes);
       requirePositive('waitForLock', 'timeoutMs', timeoutMs);
       requirePositive('waitForLock', 'pollIntervalMs', pollIntervalMs);
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const held = await this.storage('waitForLock', key, () => this.locks.isHeld(key, Date.now));
-        if (!held) return;
+        if (!(await this.locks.isHeld(key, Date.now))) return;
         const remaining = deadline - Date.now();
         if (remaining <= 0) {
           throw createError(IdempotencyErrorCode.LOCK_TIMEOUT, LOCK_TIMEOUT_MESSAGE, {
@@ -144,23 +151,16 @@ export class ElectroDynamoAdapter implements StorageAdapter {
         }
         await sleep(Math.min(pollIntervalMs, remaining));
       }
-    });
-  }
-
-  private storage<T>(
-    operation: Parameters<typeof storageCall>[0],
-    key: string,
-    run: () => Promise<T>,
-  ): Promise<T> {
-    return storageCall(operation, this.options.table, key, run);
-  }
-
-  /** Errors leave the adapter as the installed core's `IdempotencyError` where there is one. */
-  private async guard<T>(body: () => Promise<T>): Promise<T> {
-    try {
-      return await body();
     } catch (error) {
-      throw await adoptCoreError(error);
+      throw await this.failure('waitForLock', key, error);
     }
+  }
+
+  /**
+   * Every method's failure leaves through here: a STORAGE_ERROR unless it is already ours, and
+   * the installed core's `IdempotencyError` class where there is one.
+   */
+  private failure(operation: Operation, key: unknown, error: unknown): Promise<unknown> {
+    return adoptCoreError(asAdapterError(operation, this.options.table, key, error));
   }
 }

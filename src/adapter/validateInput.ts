@@ -1,6 +1,6 @@
 import { createError } from '../errors/createError.js';
 import { IdempotencyErrorCode } from '../errors/IdempotencyErrorCode.js';
-import type { Operation } from './storageCall.js';
+import type { Operation } from './storageError.js';
 
 /** DynamoDB's limit on a partition key value, in UTF-8 bytes. */
 export const MAX_PARTITION_KEY_BYTES = 2048;
