@@ -1,8 +1,6 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { type DynamoClient, requireClient } from './clientInput.js';
-import { createError } from './errors/createError.js';
-import { IdempotencyErrorCode } from './errors/IdempotencyErrorCode.js';
 import { invalidConfig } from './errors/invalidConfig.js';
 import {
   FIELD_DEFAULTS,
