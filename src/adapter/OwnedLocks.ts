@@ -18,10 +18,6 @@ export class OwnedLocks {
   private readonly byKey = new Map<string, OwnedLock>();
   private sweepAtSize = 64;
 
-  get size(): number {
-    return this.byKey.size;
-  }
-
   take(key: string, token: string, validUntil: number, now: number): void {
     const held = this.byKey.get(key);
     if (held !== undefined) {

@@ -19,10 +19,6 @@ export class RecordCache {
 
   constructor(private readonly maxEntries: number) {}
 
-  get size(): number {
-    return this.entries.size;
-  }
-
   get(key: string, now: number): IdempotencyRecord | undefined {
     const entry = this.entries.get(key);
     if (entry === undefined) return undefined;

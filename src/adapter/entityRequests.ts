@@ -13,9 +13,9 @@ import type { RecordEntity } from '../entities/createRecordEntity.js';
 /**
  * The entities model every request: keys, identifiers, attribute names and conditions all come
  * from ElectroDB (`params()`, key conversions, `parse`). The adapter marshals them and sends the
- * low-level command itself, because each layer between costs latency on the hot path, measured
- * in bench/: ElectroDB's `go()` chain about 40 to 80 µs of CPU per call, and the document
- * client's per-request middleware about 30 µs, against an SDK round trip of about 250 µs.
+ * low-level command itself, because each layer between costs latency on the hot path. Profiled
+ * against a stub client: ElectroDB's `go()` chain about 40 to 80 µs of CPU per call, and the
+ * document client's per-request middleware about 30 µs, against an SDK round trip of about 250 µs.
  */
 
 type CacheKeyEntity = RecordEntity | LockEntity;

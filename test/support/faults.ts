@@ -34,10 +34,18 @@ export function loseNextResponse(
   return state;
 }
 
-/** Fails every matching command before it is sent, with an error the SDK does not retry. */
+/**
+ * Fails every matching command before it is sent, with an error the SDK does not retry: by
+ * default an InjectedFailure, or an AWS-style error such as an access denial dynalite cannot
+ * produce itself.
+ */
 export function failCommands(
   client: DynamoDBClient,
   matches: (commandName: string, input: Record<string, unknown>) => boolean,
+  error: { name: string; message: string } = {
+    name: 'InjectedFailure',
+    message: 'Injected failure',
+  },
 ): { enabled: boolean } {
   const switchState = { enabled: true };
   client.middlewareStack.add(
@@ -46,10 +54,7 @@ export function failCommands(
         switchState.enabled &&
         matches(String(context.commandName), args.input as Record<string, unknown>)
       ) {
-        throw Object.assign(new Error('Injected failure'), {
-          name: 'InjectedFailure',
-          $fault: 'client',
-        });
+        throw Object.assign(new Error(error.message), { name: error.name, $fault: 'client' });
       }
       return next(args);
     },

@@ -5,7 +5,7 @@ import { IdempotencyError } from '../../src/errors/IdempotencyError.js';
 import { checkTable } from '../../src/table/checkTable.js';
 import { createIdempotencyTable } from '../../src/table/createTable.js';
 import { createClient, createTable, type LocalDynamo, startDynalite } from '../support/dynalite.js';
-import { failCommand } from './failCommand.js';
+import { failCommands } from '../support/faults.js';
 
 let dynamo: LocalDynamo;
 let client: DynamoDBClient;
@@ -58,7 +58,10 @@ describe('checkTable', () => {
   it('reads the record back from the table even when the options enable the local cache', async () => {
     // Prepare: reads denied, as a policy without dynamodb:GetItem would
     const noReads = createClient(dynamo.endpoint);
-    failCommand(noReads, 'GetItemCommand', { name: 'AccessDeniedException', message: 'denied' });
+    failCommands(noReads, (name) => name === 'GetItemCommand', {
+      name: 'AccessDeniedException',
+      message: 'denied',
+    });
 
     // Act
     const report = await checkTable({
@@ -181,7 +184,7 @@ describe('checkTable', () => {
   it('fails the round trip with the AWS error when a write is denied', async () => {
     // Prepare
     const denied = createClient(dynamo.endpoint);
-    failCommand(denied, 'PutItemCommand', {
+    failCommands(denied, (name) => name === 'PutItemCommand', {
       name: 'AccessDeniedException',
       message: 'User is not authorized to perform: dynamodb:PutItem',
     });
@@ -214,7 +217,7 @@ describe('checkTable', () => {
   it('warns, without failing, when it may not read the TTL setting', async () => {
     // Prepare
     const denied = createClient(dynamo.endpoint);
-    failCommand(denied, 'DescribeTimeToLiveCommand', {
+    failCommands(denied, (name) => name === 'DescribeTimeToLiveCommand', {
       name: 'AccessDeniedException',
       message: 'not authorized',
     });
