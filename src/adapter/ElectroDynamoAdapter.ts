@@ -9,6 +9,7 @@ import {
   type ResolvedOptions,
   resolveOptions,
 } from '../options.js';
+import { describeKey } from '../tableFields.js';
 import type { IdempotencyRecord, StorageAdapter } from '../types.js';
 import { createEntities } from './createEntities.js';
 import { LockStore } from './LockStore.js';
@@ -161,6 +162,9 @@ export class ElectroDynamoAdapter implements StorageAdapter {
    * the installed core's `IdempotencyError` class where there is one.
    */
   private failure(operation: Operation, key: unknown, error: unknown): Promise<unknown> {
-    return adoptCoreError(asAdapterError(operation, this.options.table, key, error));
+    const { table, pkField, skField } = this.options;
+    return adoptCoreError(
+      asAdapterError(operation, table, key, error, describeKey(pkField, skField)),
+    );
   }
 }

@@ -1,8 +1,12 @@
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import type { EntityItem } from 'electrodb';
 import type { RecordEntity } from '../entities/createRecordEntity.js';
-import { createConsistentGet, sendConditionalDelete, sendPut } from './entityRequests.js';
+import { createError } from '../errors/createError.js';
+import { IdempotencyErrorCode } from '../errors/IdempotencyErrorCode.js';
+import { createConsistentGet, sendConditionalDelete, toPutInput } from './entityRequests.js';
+import { itemBytes, MAX_ITEM_BYTES } from './itemSize.js';
 import type { StoredRecord } from './recordCodec.js';
+import { compressResponse, inflateResponse } from './responseCompression.js';
 import { isLive } from './time.js';
 
 /** How a record is read, written and removed. */
@@ -17,15 +21,43 @@ export class RecordStore {
     this.read = createConsistentGet(records, client, table);
   }
 
-  /** The live record item under `key`; a lock item or an expired record reads as null. */
+  /**
+   * The live record item under `key`, its response as plain text however it was stored; a
+   * lock item or an expired record reads as null.
+   */
   async getLive(key: string, now: () => number): Promise<EntityItem<RecordEntity> | null> {
     const item = await this.read(key);
-    return item === null || !isLive(item.validUntil, now()) ? null : item;
+    return item === null || !isLive(item.validUntil, now()) ? null : inflateResponse(item);
   }
 
-  /** Replaces whatever holds the key (a lock, or an older record) with the record. */
+  /**
+   * Replaces whatever holds the key (a lock, or an older record) with the record. An item
+   * over DynamoDB's size limit is sent with its response compressed; one still over the limit
+   * fails with SERIALIZATION_ERROR and nothing is sent, so what the key held stays.
+   */
   async put(item: StoredRecord): Promise<void> {
-    await sendPut(this.client, this.records.put(item).params());
+    let input = toPutInput(this.records.put(item).params());
+    const bytes = itemBytes(input.Item);
+    if (bytes > MAX_ITEM_BYTES) {
+      input = toPutInput(this.records.put(await compressResponse(item)).params());
+      const compressedBytes = itemBytes(input.Item);
+      if (compressedBytes > MAX_ITEM_BYTES) {
+        throw createError(
+          IdempotencyErrorCode.SERIALIZATION_ERROR,
+          `Record is too large to store: ${bytes} bytes, ${compressedBytes} bytes with its response compressed, over DynamoDB's item limit of ${MAX_ITEM_BYTES} bytes (400 KB)`,
+          {
+            context: {
+              operation: 'set',
+              key: item.cacheKey,
+              bytes,
+              compressedBytes,
+              limit: MAX_ITEM_BYTES,
+            },
+          },
+        );
+      }
+    }
+    await this.client.send(new PutItemCommand(input));
   }
 
   /** Removes the record; an in-flight lock under the same key is left in place. */

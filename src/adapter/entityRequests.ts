@@ -4,6 +4,7 @@ import {
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
+  type PutItemCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { createConversions, type EntityItem } from 'electrodb';
@@ -72,17 +73,22 @@ export function createConsistentGet<E extends CacheKeyEntity>(
   };
 }
 
+/** The low-level form of a put ElectroDB built, with its item marshalled. */
+export function toPutInput(params: object): PutItemCommandInput & {
+  Item: Record<string, AttributeValue>;
+} {
+  const { Item = {}, ExpressionAttributeValues, ...rest } = params as PlainParams;
+  return {
+    ...rest,
+    TableName: rest.TableName,
+    Item: marshall(Item, MARSHALL_OPTIONS),
+    ExpressionAttributeValues: marshallValues(ExpressionAttributeValues),
+  };
+}
+
 /** Sends a put ElectroDB built; a failed condition throws ConditionalCheckFailedException. */
 export async function sendPut(client: DynamoDBClient, params: object): Promise<void> {
-  const { Item = {}, ExpressionAttributeValues, ...rest } = params as PlainParams;
-  await client.send(
-    new PutItemCommand({
-      ...rest,
-      TableName: rest.TableName,
-      Item: marshall(Item, MARSHALL_OPTIONS),
-      ExpressionAttributeValues: marshallValues(ExpressionAttributeValues),
-    }),
-  );
+  await client.send(new PutItemCommand(toPutInput(params)));
 }
 
 /** Sends a conditional delete ElectroDB built; false when the condition did not hold. */

@@ -13,7 +13,7 @@ export type RecordItem = Pick<
   'cacheKey' | 'response' | 'statusCode' | 'headers' | 'createdAt' | 'ttlMs' | 'validUntil'
 >;
 
-function serializationError(
+export function serializationError(
   key: string,
   message: string,
   cause?: unknown,

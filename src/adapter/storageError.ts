@@ -15,12 +15,27 @@ export function asAdapterError(
   table: string,
   key: unknown,
   cause: unknown,
+  keyAttributes: string,
 ): IdempotencyError {
   if (cause instanceof IdempotencyError) return cause;
   const reason = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
   return createError(
     IdempotencyErrorCode.STORAGE_ERROR,
-    `DynamoDB request for ${operation}(${JSON.stringify(key)}) on table "${table}" failed: ${reason}`,
+    `DynamoDB request for ${operation}(${JSON.stringify(key)}) on table "${table}" failed: ${reason}${keySchemaHint(cause, keyAttributes)}`,
     { cause, context: { operation, table, key } },
   );
+}
+
+/**
+ * Key attribute names that do not match the table only show up as a terse validation error on
+ * the first request; say which names the adapter used and how to compare them.
+ */
+function keySchemaHint(cause: unknown, keyAttributes: string): string {
+  const isKeyMismatch =
+    cause instanceof Error &&
+    cause.name === 'ValidationException' &&
+    /key element does not match the schema|missing the key/i.test(cause.message);
+  return isKeyMismatch
+    ? ` (the adapter's key attributes are ${keyAttributes}; \`electrodb-idempotency check\` compares them with the table's key schema)`
+    : '';
 }

@@ -5,12 +5,17 @@ import type { Operation } from './storageError.js';
 /** DynamoDB's limit on a partition key value, in UTF-8 bytes. */
 export const MAX_PARTITION_KEY_BYTES = 2048;
 
+function describeBadKey(key: unknown): string {
+  if (key === '') return 'an empty string';
+  return key === null ? 'null' : typeof key;
+}
+
 /** Rejects a key that is not a non-empty string, or whose partition key DynamoDB would refuse. */
 export function requireKey(operation: Operation, key: unknown, keyPrefixBytes: number): string {
   if (typeof key !== 'string' || key.length === 0) {
     throw createError(
       IdempotencyErrorCode.KEY_REQUIRED,
-      `${operation}: key must be a non-empty string (got ${key === '' ? 'an empty string' : typeof key})`,
+      `${operation}: key must be a non-empty string (got ${describeBadKey(key)})`,
       { context: { operation } },
     );
   }

@@ -1,4 +1,4 @@
-import { Entity } from 'electrodb';
+import { CustomAttributeType, Entity } from 'electrodb';
 import {
   ENTITY_VERSION,
   type EntityOptions,
@@ -8,7 +8,8 @@ import {
 
 /**
  * The completed idempotency record. `response` and `headers` are JSON strings so that any
- * JSON value round-trips exactly (native maps reject `1e21`, dates, `undefined` members).
+ * JSON value round-trips exactly (native maps reject `1e21`, dates, `undefined` members); a
+ * response too large for one item is stored gzip-compressed in `responseGzip` instead.
  */
 export function createRecordEntity(options: EntityOptions) {
   return new Entity(
@@ -21,6 +22,8 @@ export function createRecordEntity(options: EntityOptions) {
       attributes: {
         ...sharedAttributes(options),
         response: { type: 'string' },
+        // Set instead of `response` when the plain item would pass DynamoDB's 400 KB limit.
+        responseGzip: { type: CustomAttributeType<Uint8Array>('any') },
         statusCode: { type: 'number' },
         headers: { type: 'string' },
         createdAt: { type: 'number', required: true },

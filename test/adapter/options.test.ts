@@ -70,69 +70,6 @@ describe('ElectroDynamoAdapter options', () => {
   });
 });
 
-describe('ElectroDynamoAdapter storage failures', () => {
-  it('a missing table surfaces as STORAGE_ERROR naming the table, operation and key', async () => {
-    // Prepare
-    const adapter = env.adapter({ table: 'no-such-table' });
-
-    // Act
-    const error = await adapter.get('k').then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-
-    // Assess
-    expect(error).toBeInstanceOf(IdempotencyError);
-    expect(error).toMatchObject({
-      code: 'STORAGE_ERROR',
-      context: { operation: 'get', table: 'no-such-table', key: 'k' },
-    });
-    expect((error as Error).message).toContain('no-such-table');
-    expect((error as Error).cause).toMatchObject({ name: 'ResourceNotFoundException' });
-    expect((error as IdempotencyError).getStatusCode()).toBe(503);
-  });
-
-  it('a response JSON cannot represent fails with SERIALIZATION_ERROR and writes nothing', async () => {
-    // Prepare
-    const adapter = env.adapter();
-    const circular: Record<string, unknown> = {};
-    circular.self = circular;
-    env.commands.reset();
-
-    // Act
-    const bigint = adapter.set('bigint', { response: { n: 10n }, createdAt: Date.now(), ttl: 1 });
-    const cyclic = adapter.set('cyclic', { response: circular, createdAt: Date.now(), ttl: 1 });
-
-    // Assess
-    await expect(bigint).rejects.toMatchObject({ code: 'SERIALIZATION_ERROR' });
-    await expect(cyclic).rejects.toMatchObject({ code: 'SERIALIZATION_ERROR' });
-    expect(env.commands.sent).toEqual([]);
-  });
-
-  it.each([
-    ['', /non-empty string/],
-    ['k'.repeat(2_100), /over DynamoDB's 2048-byte limit/],
-    ['é'.repeat(1_100), /partition key would be 2205 bytes/],
-  ])('rejects the key %# with KEY_REQUIRED before any request', async (key, message) => {
-    // Prepare
-    env.commands.reset();
-
-    // Act
-    const error = await env
-      .adapter()
-      .get(key)
-      .then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-
-    // Assess
-    expect(error).toMatchObject({ code: 'KEY_REQUIRED' });
-    expect((error as Error).message).toMatch(message);
-    expect(env.commands.sent).toEqual([]);
-  });
-});
-
 describe('ElectroDynamoAdapter on other key and TTL attribute names', () => {
   it('works on a PK/SK table and writes the TTL attribute under ttlField', async () => {
     // Prepare
