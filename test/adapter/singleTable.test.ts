@@ -266,6 +266,9 @@ describe('ElectroDynamoAdapter key confinement (IAM dynamodb:LeadingKeys)', () =
       expect(command.input.TableName).toBe('confined-table');
       expect(String(key.pk)).toMatch(/^tenant-a#/);
     }
+    const reads = sent.filter((c) => c.name === 'GetItemCommand');
+    expect(reads.length).toBeGreaterThan(5);
+    for (const read of reads) expect(read.input.ConsistentRead).toBe(true);
   });
 
   it('two tenants with different prefixes never see or remove each other records', async () => {
