@@ -128,9 +128,15 @@ export class ElectroDynamoAdapter implements StorageAdapter {
       requireKey('releaseLock', key, this.keyPrefixBytes);
       // Nothing to send when the lock is not ours, was replaced by our record, or another
       // acquisition on this instance still holds it.
-      const token = this.ownedLocks.release(key);
-      if (token === undefined) return;
-      await this.locks.release(key, token);
+      const lock = this.ownedLocks.release(key);
+      if (lock === undefined) return;
+      try {
+        await this.locks.release(key, lock.token);
+      } catch (error) {
+        // STORAGE_ERROR is recoverable: a second releaseLock must still know the token.
+        this.ownedLocks.reinstate(key, lock);
+        throw error;
+      }
     } catch (error) {
       throw await this.failure('releaseLock', key, error);
     }

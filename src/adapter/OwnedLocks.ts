@@ -2,7 +2,8 @@ interface OwnedLock {
   /** Token of the latest acquisition: the one the lock item carries while it is ours. */
   token: string;
   validUntil: number;
-  /** Acquisitions on this instance not yet released, so an older one cannot free a newer. */
+  /** Acquisitions on this instance not yet released, so an older one cannot free a newer; 0 when
+   * only a failed release is remembered, for a retry. */
   holders: number;
   /** Set by a fresh claim, cleared by the first `get` after it (the core's double check). */
   claimReceipt: boolean;
@@ -20,7 +21,8 @@ export class OwnedLocks {
 
   take(key: string, token: string, validUntil: number, now: number): void {
     const held = this.byKey.get(key);
-    if (held !== undefined) {
+    // holders 0: only a failed release is remembered; this claim replaced that lock item.
+    if (held !== undefined && held.holders > 0) {
       // A takeover of our own lapsed lock: the older acquisition is still running somewhere.
       Object.assign(held, { token, validUntil, claimReceipt: true, holders: held.holders + 1 });
       return;
@@ -41,16 +43,26 @@ export class OwnedLocks {
   }
 
   /**
-   * Ends one acquisition. Returns the token to release the lock item with when it was the
-   * last one outstanding, undefined when none is held or others on this instance still are.
+   * Ends one acquisition. Returns the lock to release the item with (its token) when it was
+   * the last one outstanding, undefined when none is held or others on this instance still are.
    */
-  release(key: string): string | undefined {
+  release(key: string): Readonly<OwnedLock> | undefined {
     const lock = this.byKey.get(key);
     if (lock === undefined) return undefined;
-    lock.holders -= 1;
-    if (lock.holders > 0) return undefined;
+    if (lock.holders > 1) {
+      lock.holders -= 1;
+      return undefined;
+    }
     this.byKey.delete(key);
-    return lock.token;
+    return lock;
+  }
+
+  /**
+   * Remembers a lock whose release request failed, so that releasing again retries it. It
+   * counts as no outstanding acquisition: a newer claim of the key on this instance replaces it.
+   */
+  reinstate(key: string, lock: Readonly<OwnedLock>): void {
+    if (!this.byKey.has(key)) this.byKey.set(key, { ...lock, holders: 0, claimReceipt: false });
   }
 
   /** The lock item is gone (replaced by a record): nothing is left to release. */

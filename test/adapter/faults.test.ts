@@ -109,4 +109,40 @@ describe('ElectroDynamoAdapter when a write fails', () => {
     expect(await env.adapter().get('failed-set')).toBeNull();
     expect(await env.adapter().acquireLock('failed-set', 60_000)).toBe(true);
   });
+
+  it('a releaseLock retried after its STORAGE_ERROR still releases the lock', async () => {
+    // Prepare
+    const { client, adapter } = isolatedAdapter();
+    await adapter.acquireLock('retried-release', 60_000);
+    const failing = failCommands(client, (name) => name === 'DeleteItemCommand');
+    const first = await adapter.releaseLock('retried-release').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    failing.enabled = false;
+
+    // Act
+    await adapter.releaseLock('retried-release');
+
+    // Assess
+    expect(first).toMatchObject({ code: 'STORAGE_ERROR', context: { operation: 'releaseLock' } });
+    expect(await env.adapter().acquireLock('retried-release', 60_000)).toBe(true);
+  });
+
+  it('a retried releaseLock leaves alone a newer acquisition of the key by the same instance', async () => {
+    // Prepare: the release fails, the lock lapses, and the instance claims the key again
+    const { client, adapter } = isolatedAdapter();
+    await adapter.acquireLock('reacquired', 100);
+    const failing = failCommands(client, (name) => name === 'DeleteItemCommand');
+    await adapter.releaseLock('reacquired').catch(() => undefined);
+    failing.enabled = false;
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(await adapter.acquireLock('reacquired', 60_000)).toBe(true);
+
+    // Act: one release ends the newer acquisition, the only one outstanding
+    await adapter.releaseLock('reacquired');
+
+    // Assess
+    expect(await env.adapter().acquireLock('reacquired', 60_000)).toBe(true);
+  });
 });

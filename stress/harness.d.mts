@@ -1,0 +1,61 @@
+export interface StressOptions {
+  /** Worker processes, each with its own client and adapter. */
+  processes: number;
+  keys: number;
+  /** Duplicate callers per key, spread over the processes. */
+  callers: number;
+  /** Seed of the handler durations and start jitter; random (and reported) when omitted. */
+  seed: number;
+  /** The whole run, setup included, fails and kills its workers past this. */
+  deadlineMs: number;
+  /** Keys each worker has in flight at once. */
+  window: number;
+  handlerMaxMs: number;
+  jitterMs: number;
+  lockTtl: number;
+  lockTimeout: number;
+  lockPollInterval: number;
+}
+
+export interface StressResult {
+  seed: number;
+  processes: number;
+  keys: number;
+  callers: number;
+  calls: number;
+  /** Handler executions recorded in the table (exec# items). */
+  executions: number;
+  /** Handler invocations the workers counted, duplicates included. */
+  handlerRuns: number;
+  /** Idempotency items under the adapter's prefix. */
+  records: number;
+  requests: number;
+  /** Handler runs whose conditional exec# write found the key already executed. */
+  duplicates: number;
+  /** Keys whose callers did not all receive the one recorded execution's response. */
+  mismatches: number;
+  /** Callers that failed. */
+  errors: number;
+  /** Failed callers whose error was CONFLICT. */
+  conflicts: number;
+  /** Callers that lost the claim and waited for the lock. */
+  waits: number;
+  /** Waiting callers whose response came from another process. */
+  crossProcessWaits: number;
+  /** Keys with at least one waiting caller. */
+  contendedKeys: number;
+  /** Callers answered from a stored record without a claim attempt losing. */
+  replays: number;
+  /** A few failures, for the log. */
+  samples: string[];
+  serverCpuSeconds: number;
+  workerCpuSeconds: number;
+  runSeconds: number;
+  elapsedSeconds: number;
+}
+
+export declare const STRESS_DEFAULTS: Readonly<Omit<StressOptions, 'seed'>>;
+
+export declare function runStress(options?: Partial<StressOptions>): Promise<StressResult>;
+
+export declare function violations(result: StressResult): string[];

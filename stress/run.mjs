@@ -1,0 +1,94 @@
+// npm run stress: the multi-process contention run at full size. Exits 1 when an invariant
+// fails or the run outlives its deadline.
+//
+//   node stress/run.mjs [--processes 4] [--keys 2000] [--callers 8] [--seed N]
+//                       [--deadline-ms 60000] [--window 8]
+//   (or STRESS_PROCESSES, STRESS_KEYS, STRESS_CALLERS, STRESS_SEED, STRESS_DEADLINE_MS,
+//   STRESS_WINDOW)
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+
+import { randomInt } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { runStress, STRESS_DEFAULTS, violations } from './harness.mjs';
+
+const { values } = parseArgs({
+  options: {
+    processes: { type: 'string' },
+    keys: { type: 'string' },
+    callers: { type: 'string' },
+    seed: { type: 'string' },
+    'deadline-ms': { type: 'string' },
+    window: { type: 'string' },
+  },
+});
+
+function option(flag, envName, fallback) {
+  const raw = values[flag] ?? process.env[envName];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value)) {
+    console.error(`--${flag} / ${envName} must be an integer (got ${JSON.stringify(raw)})`);
+    process.exit(2);
+  }
+  return value;
+}
+
+const options = {
+  processes: option('processes', 'STRESS_PROCESSES', STRESS_DEFAULTS.processes),
+  keys: option('keys', 'STRESS_KEYS', STRESS_DEFAULTS.keys),
+  callers: option('callers', 'STRESS_CALLERS', STRESS_DEFAULTS.callers),
+  seed: option('seed', 'STRESS_SEED', randomInt(2 ** 31)),
+  deadlineMs: option('deadline-ms', 'STRESS_DEADLINE_MS', STRESS_DEFAULTS.deadlineMs),
+  window: option('window', 'STRESS_WINDOW', STRESS_DEFAULTS.window),
+};
+
+console.error(
+  `stress: seed ${options.seed}, ${options.processes} processes, ${options.keys} keys, ` +
+    `${options.callers} callers per key, deadline ${options.deadlineMs} ms`,
+);
+
+let result;
+try {
+  result = await runStress(options);
+} catch (error) {
+  console.error(`stress: FAILED: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+}
+
+const rows = [
+  ['seed', result.seed],
+  ['processes', result.processes],
+  ['keys', result.keys],
+  ['callers per key', result.callers],
+  ['total calls', result.calls],
+  ['executions (exec# items)', result.executions],
+  ['handler runs', result.handlerRuns],
+  ['idempotency records', result.records],
+  ['duplicate executions', result.duplicates],
+  ['mismatched keys', result.mismatches],
+  ['failed callers', result.errors],
+  ['  of which CONFLICT', result.conflicts],
+  ['lock waits (lost claim)', result.waits],
+  ['  on another process', result.crossProcessWaits],
+  ['keys with a lock wait', result.contendedKeys],
+  ['replays without a wait', result.replays],
+  ['DynamoDB requests', result.requests],
+  ['requests per second', Math.round(result.requests / result.runSeconds)],
+  [
+    'CPU s: server / workers',
+    `${result.serverCpuSeconds.toFixed(1)} / ${result.workerCpuSeconds.toFixed(1)}`,
+  ],
+  ['run seconds (after go)', result.runSeconds.toFixed(2)],
+  ['elapsed seconds', result.elapsedSeconds.toFixed(2)],
+];
+const width = Math.max(...rows.map(([label]) => label.length));
+for (const [label, value] of rows) console.log(`${label.padEnd(width)}  ${value}`);
+
+const failed = violations(result);
+for (const sample of result.samples) console.error(`  ${sample}`);
+if (failed.length > 0) {
+  console.error(`stress: FAILED (seed ${result.seed}): ${failed.join('; ')}`);
+  process.exit(1);
+}
+console.log(`stress: OK (seed ${result.seed})`);
