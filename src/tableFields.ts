@@ -7,6 +7,7 @@ export const FIELD_DEFAULTS = { pkField: 'pk', skField: 'sk', ttlField: 'expires
 export const RESERVED_ATTRIBUTE_NAMES: ReadonlySet<string> = new Set([
   'cacheKey',
   'response',
+  'responseGzip',
   'statusCode',
   'headers',
   'createdAt',

@@ -133,7 +133,9 @@ export class ElectroDynamoAdapter implements StorageAdapter {
       try {
         await this.locks.release(key, lock.token);
       } catch (error) {
-        // STORAGE_ERROR is recoverable: a second releaseLock must still know the token.
+        // STORAGE_ERROR is recoverable: a second releaseLock must still know the token. (Like
+        // any release, the retry ends this instance's latest acquisition of the key, so it
+        // belongs before the instance acquires the key again.)
         this.ownedLocks.reinstate(key, lock);
         throw error;
       }

@@ -41,12 +41,18 @@ export class RecordStore {
     let input = toPutInput(this.records.put(item).params());
     const bytes = itemBytes(input.Item);
     if (bytes > MAX_ITEM_BYTES) {
-      input = toPutInput(this.records.put(await compressResponse(item)).params());
+      // Without a response (the headers are what is large) there is nothing to compress.
+      const compressed = item.response === undefined ? undefined : await compressResponse(item);
+      if (compressed !== undefined) input = toPutInput(this.records.put(compressed).params());
       const compressedBytes = itemBytes(input.Item);
       if (compressedBytes > MAX_ITEM_BYTES) {
+        const sizes =
+          compressed === undefined
+            ? `${bytes} bytes`
+            : `${bytes} bytes, ${compressedBytes} bytes with its response compressed`;
         throw createError(
           IdempotencyErrorCode.SERIALIZATION_ERROR,
-          `Record is too large to store: ${bytes} bytes, ${compressedBytes} bytes with its response compressed, over DynamoDB's item limit of ${MAX_ITEM_BYTES} bytes (400 KB)`,
+          `Record is too large to store: ${sizes}, over DynamoDB's item limit of ${MAX_ITEM_BYTES} bytes (400 KB)`,
           {
             context: {
               operation: 'set',

@@ -34,7 +34,9 @@ function keySchemaHint(cause: unknown, keyAttributes: string): string {
   const isKeyMismatch =
     cause instanceof Error &&
     cause.name === 'ValidationException' &&
-    /key element does not match the schema|missing the key/i.test(cause.message);
+    /key element does not match the schema|missing the key|type mismatch for key/i.test(
+      cause.message,
+    );
   return isKeyMismatch
     ? ` (the adapter's key attributes are ${keyAttributes}; \`electrodb-idempotency check\` compares them with the table's key schema)`
     : '';

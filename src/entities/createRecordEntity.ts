@@ -7,6 +7,12 @@ import {
 } from './entityModel.js';
 
 /**
+ * A binary attribute's value. Named here so the declarations say `Uint8Array` without a type
+ * argument, which TypeScript before 5.7 would reject.
+ */
+export interface BinaryAttribute extends Uint8Array {}
+
+/**
  * The completed idempotency record. `response` and `headers` are JSON strings so that any
  * JSON value round-trips exactly (native maps reject `1e21`, dates, `undefined` members); a
  * response too large for one item is stored gzip-compressed in `responseGzip` instead.
@@ -23,7 +29,7 @@ export function createRecordEntity(options: EntityOptions) {
         ...sharedAttributes(options),
         response: { type: 'string' },
         // Set instead of `response` when the plain item would pass DynamoDB's 400 KB limit.
-        responseGzip: { type: CustomAttributeType<Uint8Array>('any') },
+        responseGzip: { type: CustomAttributeType<BinaryAttribute>('any') },
         statusCode: { type: 'number' },
         headers: { type: 'string' },
         createdAt: { type: 'number', required: true },

@@ -128,6 +128,32 @@ describe('ElectroDynamoAdapter.set with large responses', () => {
     expect(await env.adapter().get('too-large')).toStrictEqual(earlier);
   });
 
+  it('a record too large for lack of anything compressible says so without a compressed size', async () => {
+    // Prepare: no response, oversized headers
+    const record: IdempotencyRecord = {
+      response: undefined,
+      headers: { 'x-large': 'h'.repeat(ITEM_LIMIT) },
+      createdAt: Date.now(),
+      ttl: 60_000,
+    };
+
+    // Act
+    const error = await env
+      .adapter()
+      .set('too-large-headers', record)
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+
+    // Assess
+    expect(error).toMatchObject({ code: 'SERIALIZATION_ERROR' });
+    expect((error as Error).message).toMatch(
+      /^Record is too large to store: \d+ bytes, over DynamoDB's item limit of 409600 bytes \(400 KB\)$/,
+    );
+    expect(await storedItem('too-large-headers')).toBeUndefined();
+  });
+
   it('a too-large record leaves the lock it would have replaced, so the holder can still release it', async () => {
     // Prepare
     const adapter = env.adapter();
