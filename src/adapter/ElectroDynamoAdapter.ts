@@ -12,13 +12,16 @@ import {
 import { describeKey } from '../tableFields.js';
 import type { IdempotencyRecord, StorageAdapter } from '../types.js';
 import { createEntities } from './createEntities.js';
+import { createKeyRead, type KeyItem } from './entityRequests.js';
 import { LockStore } from './LockStore.js';
 import { OwnedLocks } from './OwnedLocks.js';
 import { RecordCache } from './RecordCache.js';
 import { RecordStore } from './RecordStore.js';
 import { decodeRecord, encodeRecord } from './recordCodec.js';
 import { asAdapterError, type Operation } from './storageError.js';
+import { isLive } from './time.js';
 import { requireKey, requirePositive } from './validateInput.js';
+import { WaitReceipts } from './WaitReceipts.js';
 
 const LOCK_TIMEOUT_MESSAGE = 'Lock wait timeout exceeded';
 
@@ -40,6 +43,8 @@ export class ElectroDynamoAdapter implements StorageAdapter {
   private readonly records: RecordStore;
   private readonly locks: LockStore;
   private readonly ownedLocks = new OwnedLocks();
+  private readonly waitReceipts = new WaitReceipts();
+  private readonly readKey: (key: string) => Promise<KeyItem>;
   private readonly cache: RecordCache | undefined;
 
   /** Throws this package's `IdempotencyError` (code INVALID_CONFIG) for bad options. */
@@ -50,6 +55,7 @@ export class ElectroDynamoAdapter implements StorageAdapter {
     const { lowLevelClient, table } = this.options;
     this.records = new RecordStore(this.entities.record, lowLevelClient, table);
     this.locks = new LockStore(this.entities.lock, lowLevelClient, table);
+    this.readKey = createKeyRead(this.entities.record, this.entities.lock, lowLevelClient, table);
     const { localCache } = this.options;
     this.cache = localCache === undefined ? undefined : new RecordCache(localCache.maxEntries);
   }
@@ -65,6 +71,11 @@ export class ElectroDynamoAdapter implements StorageAdapter {
       requireKey('get', key, this.keyPrefixBytes);
       const now = Date.now();
       if (this.ownedLocks.consumeClaimReceipt(key, now)) return null;
+      const seen = this.waitReceipts.take(key, now);
+      if (seen !== undefined) {
+        const item = await this.records.live(seen, now);
+        if (item !== null) return decodeRecord(item);
+      }
       const cached = this.cache?.get(key, now);
       if (cached !== undefined) return cached;
       const stamp = this.cache?.readStamp();
@@ -84,6 +95,7 @@ export class ElectroDynamoAdapter implements StorageAdapter {
       // Encoding first means a record that cannot be stored writes nothing.
       const item = encodeRecord(key, record);
       const stamp = this.cache?.beginWrite(key);
+      this.waitReceipts.forget(key);
       await this.records.put(item);
       // The record replaced the lock item: nothing is left to release.
       this.ownedLocks.forget(key);
@@ -97,6 +109,7 @@ export class ElectroDynamoAdapter implements StorageAdapter {
     try {
       requireKey('delete', key, this.keyPrefixBytes);
       this.cache?.beginWrite(key);
+      this.waitReceipts.forget(key);
       try {
         await this.records.remove(key);
       } finally {
@@ -151,7 +164,12 @@ export class ElectroDynamoAdapter implements StorageAdapter {
       requirePositive('waitForLock', 'pollIntervalMs', pollIntervalMs);
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        if (!(await this.locks.isHeld(key, Date.now))) return;
+        const { lock, record } = await this.readKey(key);
+        const now = Date.now();
+        if (lock === null || !isLive(lock.validUntil, now)) {
+          if (record !== null) this.waitReceipts.keep(key, record, now);
+          return;
+        }
         const remaining = deadline - Date.now();
         if (remaining <= 0) {
           throw createError(IdempotencyErrorCode.LOCK_TIMEOUT, LOCK_TIMEOUT_MESSAGE, {

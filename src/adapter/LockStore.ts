@@ -8,7 +8,7 @@ import {
   sendConditionalDelete,
   sendPut,
 } from './entityRequests.js';
-import { isLive, toEpochSeconds } from './time.js';
+import { toEpochSeconds } from './time.js';
 
 /**
  * How a lock is taken, released and inspected: single requests on the one item per cache
@@ -61,11 +61,5 @@ export class LockStore {
       .where(({ owner }, { eq }) => eq(owner, token))
       .params();
     await sendConditionalDelete(this.client, params);
-  }
-
-  /** True while a lock that has not lapsed holds the key (strongly consistent). */
-  async isHeld(key: string, now: () => number): Promise<boolean> {
-    const lock = await this.read(key);
-    return lock !== null && isLive(lock.validUntil, now());
   }
 }

@@ -26,8 +26,15 @@ export class RecordStore {
    * lock item or an expired record reads as null.
    */
   async getLive(key: string, now: () => number): Promise<EntityItem<RecordEntity> | null> {
-    const item = await this.read(key);
-    if (item === null || !isLive(item.validUntil, now())) return null;
+    return this.live(await this.read(key), now());
+  }
+
+  /** A record item read elsewhere, as `getLive` would return it. */
+  live(
+    item: EntityItem<RecordEntity> | null,
+    now: number,
+  ): EntityItem<RecordEntity> | null | Promise<EntityItem<RecordEntity>> {
+    if (item === null || !isLive(item.validUntil, now)) return null;
     // Most records are plain: skip the extra await on the replay path.
     return item.responseGzip === undefined ? item : inflateResponse(item);
   }

@@ -86,6 +86,42 @@ export function toPutInput(params: object): PutItemCommandInput & {
   };
 }
 
+/** What one consistent read of a cache key found: its lock, its record, or neither. */
+export interface KeyItem {
+  readonly lock: EntityItem<LockEntity> | null;
+  readonly record: EntityItem<RecordEntity> | null;
+}
+
+/**
+ * A strongly consistent read of the key's one item, parsed as whichever entity wrote it: a
+ * waiter polling the lock sees the record that replaced it in the same request.
+ */
+export function createKeyRead(
+  records: RecordEntity,
+  locks: LockEntity,
+  client: DynamoDBClient,
+  table: string,
+): (cacheKey: string) => Promise<KeyItem> {
+  const toKeys = createConversions(records).fromComposite.toKeys;
+  return async (cacheKey) => {
+    const { Item } = await client.send(
+      new GetItemCommand({
+        TableName: table,
+        Key: marshall(toKeys({ cacheKey }) as Record<string, string>),
+        ConsistentRead: true,
+      }),
+    );
+    if (Item === undefined) return { lock: null, record: null };
+    const plain = { Item: unmarshall(Item) };
+    const lock = locks.parse(plain, { ignoreOwnership: false })
+      .data as EntityItem<LockEntity> | null;
+    if (lock !== null) return { lock, record: null };
+    const record = records.parse(plain, { ignoreOwnership: false })
+      .data as EntityItem<RecordEntity> | null;
+    return { lock: null, record };
+  };
+}
+
 /** Sends a put ElectroDB built; a failed condition throws ConditionalCheckFailedException. */
 export async function sendPut(client: DynamoDBClient, params: object): Promise<void> {
   await client.send(new PutItemCommand(toPutInput(params)));

@@ -92,6 +92,53 @@ describe('ElectroDynamoAdapter requests per flow (core call sequence)', () => {
     expect(env.commands.sent.map((c) => c.name)).toEqual(['PutItemCommand']);
   });
 
+  it('a waiter replays from the record its last lock poll read: no request for the read after the wait', async () => {
+    // Prepare: the owner stores its record while the waiter polls
+    const owner = env.adapter();
+    const waiter = env.adapter();
+    await owner.acquireLock('waited', 60_000);
+    setTimeout(() => {
+      void owner.set('waited', { response: 'stored', createdAt: Date.now(), ttl: 60_000 });
+    }, 60);
+    env.commands.reset();
+
+    // Act
+    await waiter.waitForLock('waited', 5_000, 20);
+    const sentByWait = env.commands.sent.length;
+    const record = await waiter.get('waited');
+
+    // Assess
+    expect(record?.response).toBe('stored');
+    expect(env.commands.sent.length).toBe(sentByWait);
+    const lastPoll = env.commands.sent.at(-1);
+    expect(lastPoll?.name).toBe('GetItemCommand');
+    expect(lastPoll?.input).toMatchObject({ ConsistentRead: true });
+    // The receipt answers once: a second get reads the table
+    await waiter.get('waited');
+    expect(env.commands.sent.length).toBe(sentByWait + 1);
+  });
+
+  it("a write through the waiter's own instance voids the record its poll read", async () => {
+    // Prepare
+    await env.adapter().set('waited-then-written', {
+      response: 'first',
+      createdAt: Date.now(),
+      ttl: 60_000,
+    });
+    const waiter = env.adapter();
+    await waiter.waitForLock('waited-then-written', 1_000, 20);
+
+    // Act
+    await waiter.set('waited-then-written', {
+      response: 'second',
+      createdAt: Date.now(),
+      ttl: 60_000,
+    });
+
+    // Assess
+    expect((await waiter.get('waited-then-written'))?.response).toBe('second');
+  });
+
   it('releasing a lock that was never followed by set sends one owner-conditioned delete', async () => {
     // Prepare
     const adapter = env.adapter();
