@@ -5,14 +5,13 @@
 
 import { fork } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { CreateTableCommand, DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
+import { loadBuiltPackage } from './builtPackage.mjs';
 import { keyName } from './prng.mjs';
 
 const WORKER = fileURLToPath(new URL('./worker.mjs', import.meta.url));
-const DIST = fileURLToPath(new URL('../dist/index.js', import.meta.url));
 const TABLE = 'stress-table';
 
 export const STRESS_DEFAULTS = Object.freeze({
@@ -221,7 +220,7 @@ export function violations(result) {
  */
 export async function runStress(options = {}) {
   const config = resolveOptions(options);
-  if (!existsSync(DIST)) throw new Error(`${DIST} is missing: run \`npm run build\` first`);
+  const { createIdempotencyTable } = await loadBuiltPackage();
 
   const started = performance.now();
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
@@ -240,20 +239,7 @@ export async function runStress(options = {}) {
       region: 'local',
       credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     });
-    await client.send(
-      new CreateTableCommand({
-        TableName: TABLE,
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [
-          { AttributeName: 'pk', AttributeType: 'S' },
-          { AttributeName: 'sk', AttributeType: 'S' },
-        ],
-        KeySchema: [
-          { AttributeName: 'pk', KeyType: 'HASH' },
-          { AttributeName: 'sk', KeyType: 'RANGE' },
-        ],
-      }),
-    );
+    await createIdempotencyTable(client, { table: TABLE });
 
     for (let index = 0; index < config.processes; index += 1) workers.push(startWorker(index));
     for (const worker of workers) {

@@ -3,14 +3,12 @@
 // the same time, so the duplicate callers of a key race across processes, not only within one.
 
 import { randomUUID } from 'node:crypto';
-import { access } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
-import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { countedClient } from '../bench/lib/clients.mjs';
 import { executeLikeCore } from '../test/support/coreReference.mjs';
 import { seededRandom } from '../test/support/seededRandom.mjs';
+import { loadBuiltPackage } from './builtPackage.mjs';
 import { handlerDurations, keyName } from './prng.mjs';
-
-const DIST = new URL('../dist/index.js', import.meta.url);
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -18,16 +16,6 @@ function send(message) {
   return new Promise((resolve, reject) =>
     process.send(message, (error) => (error ? reject(error) : resolve())),
   );
-}
-
-async function loadAdapterClass() {
-  try {
-    await access(DIST);
-  } catch {
-    throw new Error(`${fileURLToPath(DIST)} is missing: run \`npm run build\` first`);
-  }
-  const { ElectroDynamoAdapter } = await import(DIST.href);
-  return ElectroDynamoAdapter;
 }
 
 const cpuMs = ({ user, system }) => (user + system) / 1000;
@@ -39,20 +27,8 @@ function describeError(error) {
 }
 
 async function setUp(config) {
-  const ElectroDynamoAdapter = await loadAdapterClass();
-  const client = new DynamoDBClient({
-    endpoint: config.endpoint,
-    region: 'local',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
-  const counter = { requests: 0 };
-  client.middlewareStack.add(
-    (next) => (args) => {
-      counter.requests += 1;
-      return next(args);
-    },
-    { step: 'initialize', name: 'stressRequestCounter' },
-  );
+  const { ElectroDynamoAdapter } = await loadBuiltPackage();
+  const { client, counter } = countedClient(config.endpoint);
   const adapter = new ElectroDynamoAdapter({ client, table: config.table, prefix: 'idem' });
   // The first request loads the SDK's lazy modules and opens a connection; doing it before
   // "go" keeps that one-off cost from skewing which process reaches the first keys first.

@@ -170,7 +170,7 @@ export class ElectroDynamoAdapter implements StorageAdapter {
           if (record !== null) this.waitReceipts.keep(key, record, now);
           return;
         }
-        const remaining = deadline - Date.now();
+        const remaining = deadline - now;
         if (remaining <= 0) {
           throw createError(IdempotencyErrorCode.LOCK_TIMEOUT, LOCK_TIMEOUT_MESSAGE, {
             context: { operation: 'waitForLock', table: this.options.table, key, timeoutMs },

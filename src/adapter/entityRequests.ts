@@ -50,14 +50,13 @@ export function attemptsOf(error: unknown): number {
   );
 }
 
-/** A strongly consistent read of the entity's item; another entity's item reads as null. */
-export function createConsistentGet<E extends CacheKeyEntity>(
-  entity: E,
+/** A strongly consistent read of the item under a cache key, unmarshalled, whoever wrote it. */
+function createItemRead(
+  entity: CacheKeyEntity,
   client: DynamoDBClient,
   table: string,
-): (cacheKey: string) => Promise<EntityItem<E> | null> {
+): (cacheKey: string) => Promise<Record<string, unknown> | undefined> {
   const toKeys = createConversions(entity as RecordEntity).fromComposite.toKeys;
-  const parse = (entity as RecordEntity).parse.bind(entity);
   return async (cacheKey) => {
     const { Item } = await client.send(
       new GetItemCommand({
@@ -66,10 +65,30 @@ export function createConsistentGet<E extends CacheKeyEntity>(
         ConsistentRead: true,
       }),
     );
-    if (Item === undefined) return null;
-    // parse checks ownership (__edb_e__/__edb_v__) and maps stored fields to attributes.
-    return parse({ Item: unmarshall(Item) }, { ignoreOwnership: false })
-      .data as EntityItem<E> | null;
+    return Item === undefined ? undefined : unmarshall(Item);
+  };
+}
+
+/** The item as `entity`'s attributes, or null when another entity wrote it. */
+function parseAs<E extends CacheKeyEntity>(
+  entity: E,
+  item: Record<string, unknown>,
+): EntityItem<E> | null {
+  // parse checks ownership (__edb_e__/__edb_v__) and maps stored fields to attributes.
+  return (entity as RecordEntity).parse({ Item: item }, { ignoreOwnership: false })
+    .data as EntityItem<E> | null;
+}
+
+/** A strongly consistent read of the entity's item; another entity's item reads as null. */
+export function createConsistentGet<E extends CacheKeyEntity>(
+  entity: E,
+  client: DynamoDBClient,
+  table: string,
+): (cacheKey: string) => Promise<EntityItem<E> | null> {
+  const read = createItemRead(entity, client, table);
+  return async (cacheKey) => {
+    const item = await read(cacheKey);
+    return item === undefined ? null : parseAs(entity, item);
   };
 }
 
@@ -102,23 +121,12 @@ export function createKeyRead(
   client: DynamoDBClient,
   table: string,
 ): (cacheKey: string) => Promise<KeyItem> {
-  const toKeys = createConversions(records).fromComposite.toKeys;
+  const read = createItemRead(records, client, table);
   return async (cacheKey) => {
-    const { Item } = await client.send(
-      new GetItemCommand({
-        TableName: table,
-        Key: marshall(toKeys({ cacheKey }) as Record<string, string>),
-        ConsistentRead: true,
-      }),
-    );
-    if (Item === undefined) return { lock: null, record: null };
-    const plain = { Item: unmarshall(Item) };
-    const lock = locks.parse(plain, { ignoreOwnership: false })
-      .data as EntityItem<LockEntity> | null;
-    if (lock !== null) return { lock, record: null };
-    const record = records.parse(plain, { ignoreOwnership: false })
-      .data as EntityItem<RecordEntity> | null;
-    return { lock: null, record };
+    const item = await read(cacheKey);
+    if (item === undefined) return { lock: null, record: null };
+    const lock = parseAs(locks, item);
+    return lock !== null ? { lock, record: null } : { lock: null, record: parseAs(records, item) };
   };
 }
 
