@@ -15,6 +15,8 @@ export interface StressOptions {
   lockTtl: number;
   lockTimeout: number;
   lockPollInterval: number;
+  /** A running DynamoDB (such as DynamoDB Local) instead of an in-process dynalite. */
+  endpoint: string;
 }
 
 export interface StressResult {
@@ -48,7 +50,8 @@ export interface StressResult {
   replays: number;
   /** A few failures, for the log. */
   samples: string[];
-  serverCpuSeconds: number;
+  /** CPU of the in-process dynalite; undefined on a server given by `endpoint`. */
+  serverCpuSeconds: number | undefined;
   workerCpuSeconds: number;
   runSeconds: number;
   elapsedSeconds: number;

@@ -1,5 +1,6 @@
-// Multi-process contention run: one in-memory dynalite on 127.0.0.1 in this process, several
-// worker processes (stress/worker.mjs), each with its own client and adapter, calling the same
+// Multi-process contention run: one in-memory dynalite on 127.0.0.1 in this process (or the
+// DynamoDB at `options.endpoint`, such as DynamoDB Local), several worker processes
+// (stress/worker.mjs), each with its own client and adapter, calling the same
 // keys at the same time through the core's call sequence. Shared by `npm run stress` and the
 // light variant in the test suite.
 
@@ -12,7 +13,6 @@ import { loadBuiltPackage } from './builtPackage.mjs';
 import { keyName } from './prng.mjs';
 
 const WORKER = fileURLToPath(new URL('./worker.mjs', import.meta.url));
-const TABLE = 'stress-table';
 
 export const STRESS_DEFAULTS = Object.freeze({
   processes: 4,
@@ -90,14 +90,14 @@ function startWorker(index) {
   return { index, child, ready: ready.promise, done: done.promise, exited };
 }
 
-async function scanTable(client) {
+async function scanTable(client, table) {
   const executions = new Map();
   let records = 0;
   let ExclusiveStartKey;
   do {
     const page = await client.send(
       new ScanCommand({
-        TableName: TABLE,
+        TableName: table,
         ConsistentRead: true,
         ProjectionExpression: 'pk, execId',
         ExclusiveStartKey,
@@ -223,17 +223,25 @@ export async function runStress(options = {}) {
   const { createIdempotencyTable } = await loadBuiltPackage();
 
   const started = performance.now();
-  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  // A server given by endpoint may be shared with other runs: a table of this run's own.
+  const TABLE = `stress-table-${config.seed}-${randomInt(1e9)}`;
+  const server =
+    config.endpoint === undefined
+      ? dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 })
+      : undefined;
   const workers = [];
   let client;
   let timer;
 
   const body = async () => {
-    await new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', resolve);
-    });
-    const endpoint = `http://127.0.0.1:${server.address().port}`;
+    let endpoint = config.endpoint;
+    if (server !== undefined) {
+      await new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', resolve);
+      });
+      endpoint = `http://127.0.0.1:${server.address().port}`;
+    }
     client = new DynamoDBClient({
       endpoint,
       region: 'local',
@@ -275,15 +283,17 @@ export async function runStress(options = {}) {
     const runSeconds = (performance.now() - go) / 1000;
     const serverCpu = process.cpuUsage(serverCpuBefore);
 
-    const table = await scanTable(client);
+    const table = await scanTable(client, TABLE);
     return {
       seed: config.seed,
       processes: config.processes,
       keys: config.keys,
       callers: config.callers,
       ...tally(config, reports, table),
-      // This process serves dynalite; its CPU during the run is (nearly all) the server's.
-      serverCpuSeconds: (serverCpu.user + serverCpu.system) / 1e6,
+      // This process serves dynalite; its CPU during the run is (nearly all) the server's. A
+      // server elsewhere is not measured here.
+      serverCpuSeconds:
+        server === undefined ? undefined : (serverCpu.user + serverCpu.system) / 1e6,
       workerCpuSeconds: reports.reduce((sum, report) => sum + report.cpuMs, 0) / 1000,
       runSeconds,
       elapsedSeconds: (performance.now() - started) / 1000,
@@ -309,7 +319,9 @@ export async function runStress(options = {}) {
     }
     await Promise.all(workers.map((worker) => worker.exited));
     client?.destroy();
-    server.closeAllConnections?.();
-    await new Promise((resolve) => server.close(() => resolve()));
+    if (server !== undefined) {
+      server.closeAllConnections?.();
+      await new Promise((resolve) => server.close(() => resolve()));
+    }
   }
 }

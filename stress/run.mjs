@@ -2,9 +2,9 @@
 // fails or the run outlives its deadline.
 //
 //   node stress/run.mjs [--processes 4] [--keys 2000] [--callers 8] [--seed N]
-//                       [--deadline-ms 60000] [--window 8]
+//                       [--deadline-ms 60000] [--window 8] [--backend dynalite|dynamodb-local]
 //   (or STRESS_PROCESSES, STRESS_KEYS, STRESS_CALLERS, STRESS_SEED, STRESS_DEADLINE_MS,
-//   STRESS_WINDOW)
+//   STRESS_WINDOW, STRESS_BACKEND)
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
@@ -20,8 +20,15 @@ const { values } = parseArgs({
     seed: { type: 'string' },
     'deadline-ms': { type: 'string' },
     window: { type: 'string' },
+    backend: { type: 'string' },
   },
 });
+
+const backend = values.backend ?? process.env.STRESS_BACKEND ?? 'dynalite';
+if (!['dynalite', 'dynamodb-local'].includes(backend)) {
+  console.error(`--backend / STRESS_BACKEND must be dynalite or dynamodb-local (got "${backend}")`);
+  process.exit(2);
+}
 
 function option(flag, envName, fallback) {
   const raw = values[flag] ?? process.env[envName];
@@ -44,19 +51,28 @@ const options = {
 };
 
 console.error(
-  `stress: seed ${options.seed}, ${options.processes} processes, ${options.keys} keys, ` +
-    `${options.callers} callers per key, deadline ${options.deadlineMs} ms`,
+  `stress: ${backend}, seed ${options.seed}, ${options.processes} processes, ` +
+    `${options.keys} keys, ${options.callers} callers per key, deadline ${options.deadlineMs} ms`,
 );
 
 let result;
+let server;
 try {
-  result = await runStress(options);
+  if (backend === 'dynamodb-local') {
+    const { startDynamoDbLocal } = await import('../test/support/dynamoDbLocal.mjs');
+    server = await startDynamoDbLocal();
+  }
+  result = await runStress({ ...options, ...(server && { endpoint: server.endpoint }) });
 } catch (error) {
   console.error(`stress: FAILED: ${error instanceof Error ? error.message : String(error)}`);
-  process.exit(1);
+  process.exitCode = 1;
+} finally {
+  await server?.kill();
 }
+if (result === undefined) process.exit(1);
 
 const rows = [
+  ['backend', backend],
   ['seed', result.seed],
   ['processes', result.processes],
   ['keys', result.keys],
@@ -77,7 +93,7 @@ const rows = [
   ['requests per second', Math.round(result.requests / result.runSeconds)],
   [
     'CPU s: server / workers',
-    `${result.serverCpuSeconds.toFixed(1)} / ${result.workerCpuSeconds.toFixed(1)}`,
+    `${result.serverCpuSeconds?.toFixed(1) ?? 'n/a'} / ${result.workerCpuSeconds.toFixed(1)}`,
   ],
   ['run seconds (after go)', result.runSeconds.toFixed(2)],
   ['elapsed seconds', result.elapsedSeconds.toFixed(2)],

@@ -5,6 +5,7 @@ import {
   attemptsOf,
   createConsistentGet,
   isConditionalCheckFailed,
+  itemOfFailedCondition,
   sendConditionalDelete,
   sendPut,
 } from './entityRequests.js';
@@ -39,7 +40,10 @@ export class LockStore {
       )
       .params();
     try {
-      await sendPut(this.client, params);
+      // The item that beat the claim comes back with the rejection, so a retried claim can
+      // tell its own lock from another's without a read (measured on DynamoDB Local: a claim
+      // lost to a lock costs the same with or without it).
+      await sendPut(this.client, params, { ReturnValuesOnConditionCheckFailure: 'ALL_OLD' });
       return true;
     } catch (error) {
       if (!isConditionalCheckFailed(error)) throw error;
@@ -47,7 +51,9 @@ export class LockStore {
       // SDK retry the rejection may be against our own claim, committed by an attempt whose
       // answer was lost: the owner token on the item tells.
       if (attemptsOf(error) <= 1) return false;
-      return (await this.read(key))?.owner === token;
+      const seen = itemOfFailedCondition(this.locks, error);
+      const holder = seen === undefined ? await this.read(key) : seen;
+      return holder?.owner === token;
     }
   }
 

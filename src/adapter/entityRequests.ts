@@ -131,8 +131,25 @@ export function createKeyRead(
 }
 
 /** Sends a put ElectroDB built; a failed condition throws ConditionalCheckFailedException. */
-export async function sendPut(client: DynamoDBClient, params: object): Promise<void> {
-  await client.send(new PutItemCommand(toPutInput(params)));
+export async function sendPut(
+  client: DynamoDBClient,
+  params: object,
+  extra: Pick<PutItemCommandInput, 'ReturnValuesOnConditionCheckFailure'> = {},
+): Promise<void> {
+  await client.send(new PutItemCommand({ ...toPutInput(params), ...extra }));
+}
+
+/**
+ * The item a failed condition was checked against, as `entity`'s attributes: DynamoDB and
+ * DynamoDB Local return it with `ReturnValuesOnConditionCheckFailure: 'ALL_OLD'`, dynalite
+ * does not (undefined then: ask the table). Null when another entity wrote it.
+ */
+export function itemOfFailedCondition<E extends CacheKeyEntity>(
+  entity: E,
+  error: unknown,
+): EntityItem<E> | null | undefined {
+  const item = (error as { Item?: Record<string, AttributeValue> }).Item;
+  return item === undefined ? undefined : parseAs(entity, unmarshall(item));
 }
 
 /** Sends a conditional delete ElectroDB built; false when the condition did not hold. */

@@ -27,6 +27,15 @@ export function asAdapterError(
 }
 
 /**
+ * How each server words a request whose key attributes are not the table's: DynamoDB ("One or
+ * more parameter values were invalid: Missing the key pk in the item", "The provided key element
+ * does not match the schema", "Type mismatch for key pk ..."), DynamoDB Local ("One of the
+ * required keys was not given a value") and dynalite (the schema wording).
+ */
+const KEY_MISMATCH =
+  /key element does not match the schema|missing the key|type mismatch for key|required keys was not given a value/i;
+
+/**
  * Key attribute names that do not match the table only show up as a terse validation error on
  * the first request; say which names the adapter used and how to compare them.
  */
@@ -34,9 +43,7 @@ function keySchemaHint(cause: unknown, keyAttributes: string): string {
   const isKeyMismatch =
     cause instanceof Error &&
     cause.name === 'ValidationException' &&
-    /key element does not match the schema|missing the key|type mismatch for key/i.test(
-      cause.message,
-    );
+    KEY_MISMATCH.test(cause.message);
   return isKeyMismatch
     ? ` (the adapter's key attributes are ${keyAttributes}; \`electrodb-idempotency check\` compares them with the table's key schema)`
     : '';

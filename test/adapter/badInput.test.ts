@@ -2,7 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ElectroDynamoAdapter } from '../../src/adapter/ElectroDynamoAdapter.js';
 import { IdempotencyError } from '../../src/errors/IdempotencyError.js';
 import type { IdempotencyRecord } from '../../src/types.js';
-import { createClient, createTable } from '../support/dynalite.js';
+import { createClient, createTable } from '../support/backend.js';
 import { startTestTable, type TestTable } from '../support/testTable.js';
 
 let env: TestTable;

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ElectroDynamoAdapter } from '../../src/adapter/ElectroDynamoAdapter.js';
-import { createClient } from '../support/dynalite.js';
+import { createClient, returnsItemOnConditionFailure } from '../support/backend.js';
 import { failCommands, loseNextResponse } from '../support/faults.js';
+import { recordCommands } from '../support/requestCounter.js';
 import { startTestTable, type TestTable } from '../support/testTable.js';
 
 let env: TestTable;
@@ -32,6 +33,7 @@ describe('ElectroDynamoAdapter with lost responses (ambiguous writes)', () => {
     // Prepare
     const { client, adapter } = isolatedAdapter();
     const fault = loseNextResponse(client, isLockPut);
+    const commands = recordCommands(client);
 
     // Act
     const acquired = await adapter.acquireLock('ambiguous-claim', 60_000);
@@ -39,6 +41,10 @@ describe('ElectroDynamoAdapter with lost responses (ambiguous writes)', () => {
     // Assess
     expect(fault.fired).toBe(true);
     expect(acquired).toBe(true);
+    // The rejection carries our own lock where the server returns it; dynalite needs a read.
+    expect(commands.sent.map((sent) => sent.name)).toEqual(
+      returnsItemOnConditionFailure ? ['PutItemCommand'] : ['PutItemCommand', 'GetItemCommand'],
+    );
     expect(await env.adapter().acquireLock('ambiguous-claim', 60_000)).toBe(false);
     await adapter.releaseLock('ambiguous-claim');
     expect(await env.adapter().acquireLock('ambiguous-claim', 60_000)).toBe(true);
@@ -50,8 +56,13 @@ describe('ElectroDynamoAdapter with lost responses (ambiguous writes)', () => {
     const { client, adapter } = isolatedAdapter();
     loseNextResponse(client, isLockPut);
 
+    const commands = recordCommands(client);
+
     // Act / Assess
     expect(await adapter.acquireLock('owned-elsewhere', 60_000)).toBe(false);
+    // Rejected on its first attempt (a rejection is an answer: nothing was lost to retry), so
+    // there is no doubt to resolve and nothing is read.
+    expect(commands.sent.map((sent) => sent.name)).toEqual(['PutItemCommand']);
   });
 
   it('set resolves and the record is stored when the first attempt committed', async () => {

@@ -10,9 +10,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ElectroDynamoAdapter } from '../../src/adapter/ElectroDynamoAdapter.js';
 import type { IdempotencyRecord, StorageAdapter } from '../../src/types.js';
 import { settle, sleep, withDeadline } from '../support/async.js';
+import { createClient, createTable } from '../support/backend.js';
 import { executeLikeCore, ReferenceConflictError } from '../support/coreReference.mjs';
-import { createClient, createTable } from '../support/dynalite.js';
-import { type DynaliteProcess, startDynaliteProcess } from '../support/dynaliteProcess.js';
 import {
   FAULT_KINDS,
   type FaultProxy,
@@ -22,6 +21,7 @@ import {
   totalOf,
 } from '../support/faultProxy.js';
 import { seededRandom } from '../support/seededRandom.mjs';
+import { type ServerProcess, startServerProcess } from '../support/serverProcess.js';
 
 // Fault decisions are reproducible from the seed (in the order requests reach the proxy):
 // rerun a failure with FAULT_SEED=<seed>, and FAULT_SUMMARY=1 prints what was injected.
@@ -46,15 +46,15 @@ const MAX_REQUEST_MS =
   MAX_ATTEMPTS * REQUEST_TIMEOUT_MS +
   (SDK_THROTTLING_BASE_DELAY_MS / BACKOFF_SPEEDUP) * (2 ** (MAX_ATTEMPTS - 1) - 1);
 
-// dynalite runs in a process of its own: the SDK clients, the proxy and the adapters already
+// The server runs in a process of its own: the SDK clients, the proxy and the adapters already
 // keep this event loop busy, and a loop that lags fires request timeouts nobody injected.
-let dynamo: DynaliteProcess;
+let dynamo: ServerProcess;
 let clean: DynamoDBClient;
 let proxy: FaultProxy | undefined;
 const faultyClients: DynamoDBClient[] = [];
 
 beforeAll(async () => {
-  dynamo = await startDynaliteProcess();
+  dynamo = await startServerProcess();
   clean = createClient(dynamo.endpoint);
   await createTable(clean, TABLE);
   await createTable(clean, EFFECTS_TABLE);

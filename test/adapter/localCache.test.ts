@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ElectroDynamoAdapter } from '../../src/adapter/ElectroDynamoAdapter.js';
+import { createClient } from '../support/backend.js';
 import { executeLikeCore } from '../support/coreReference.mjs';
-import { createClient } from '../support/dynalite.js';
 import { startTestTable, type TestTable } from '../support/testTable.js';
 
 let env: TestTable;

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ElectroDynamoAdapter } from '../../src/adapter/ElectroDynamoAdapter.js';
 import { IdempotencyError } from '../../src/errors/IdempotencyError.js';
 import type { ElectroDynamoAdapterOptions } from '../../src/options.js';
-import { createTable } from '../support/dynalite.js';
+import { createTable } from '../support/backend.js';
 import { startTestTable, type TestTable } from '../support/testTable.js';
 
 let env: TestTable;

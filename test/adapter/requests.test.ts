@@ -35,6 +35,7 @@ describe('ElectroDynamoAdapter requests per flow (core call sequence)', () => {
       ConditionExpression: 'attribute_not_exists(#validUntil) OR #validUntil < :validUntil0',
       ExpressionAttributeNames: { '#validUntil': 'validUntil' },
       Item: { pk: 'idem#first-execution', sk: 'idem', __edb_e__: 'idempotencyLock' },
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
     });
     expect(store).toMatchObject({
       TableName: env.table,

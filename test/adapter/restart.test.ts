@@ -7,13 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ElectroDynamoAdapter } from '../../src/adapter/ElectroDynamoAdapter.js';
 import type { IdempotencyRecord, StorageAdapter } from '../../src/types.js';
 import { sleep, withDeadline } from '../support/async.js';
+import { createClient, createTable } from '../support/backend.js';
 import { executeLikeCore } from '../support/coreReference.mjs';
-import { createClient, createTable } from '../support/dynalite.js';
-import {
-  type DynaliteProcess,
-  freePort,
-  startDynaliteProcess,
-} from '../support/dynaliteProcess.js';
+import { freePort, type ServerProcess, startServerProcess } from '../support/serverProcess.js';
 
 const TABLE = 'idempotency-restart';
 const PREFIX = 'idem';
@@ -33,7 +29,7 @@ const OUTAGE_CALL_BOUND_MS =
   2_000;
 
 let dataDir: string;
-let server: DynaliteProcess | undefined;
+let server: ServerProcess | undefined;
 const clients: DynamoDBClient[] = [];
 
 beforeAll(async () => {
@@ -139,7 +135,7 @@ describe('ElectroDynamoAdapter across a DynamoDB crash and restart', () => {
     // Prepare
     const WORKERS = 6;
     const port = await freePort();
-    server = await startDynaliteProcess({ port, path: dataDir });
+    server = await startServerProcess({ port, path: dataDir });
     const dynamo = client(server.endpoint);
     await createTable(dynamo, TABLE);
     await waitForActiveTable(dynamo);
@@ -194,7 +190,7 @@ describe('ElectroDynamoAdapter across a DynamoDB crash and restart', () => {
     stopping = true;
     await withDeadline(30_000, 'flows after the crash', Promise.all(workers));
     const restartStarted = performance.now();
-    server = await startDynaliteProcess({ port, path: dataDir });
+    server = await startServerProcess({ port, path: dataDir });
     const restartMs = performance.now() - restartStarted;
     // Act: after restart, on the same client and adapter
     const after = await withDeadline(

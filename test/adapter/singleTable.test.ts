@@ -4,8 +4,8 @@ import { Entity, Service } from 'electrodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ElectroDynamoAdapter } from '../../src/adapter/ElectroDynamoAdapter.js';
 import type { ElectroDynamoAdapterOptions } from '../../src/options.js';
+import { createTable } from '../support/backend.js';
 import { executeLikeCore } from '../support/coreReference.mjs';
-import { createTable } from '../support/dynalite.js';
 import { startTestTable, type TestTable } from '../support/testTable.js';
 
 let env: TestTable;

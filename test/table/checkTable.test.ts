@@ -4,13 +4,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IdempotencyError } from '../../src/errors/IdempotencyError.js';
 import { checkTable } from '../../src/table/checkTable.js';
 import { createIdempotencyTable } from '../../src/table/createTable.js';
-import { createClient, createTable, type LocalDynamo, startDynalite } from '../support/dynalite.js';
+import { createClient, createTable, type LocalDynamo, startBackend } from '../support/backend.js';
 import { failCommands } from '../support/faults.js';
 
 let dynamo: LocalDynamo;
 let client: DynamoDBClient;
 beforeAll(async () => {
-  dynamo = await startDynalite();
+  dynamo = await startBackend();
   client = createClient(dynamo.endpoint);
   await createTable(client, 'app-table');
   await createTable(client, 'upper-table', { pk: 'PK', sk: 'SK' });

@@ -1,15 +1,22 @@
 import { DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runCli } from '../../src/cli/main.js';
-import { createClient, createTable, type LocalDynamo, startDynalite } from '../support/dynalite.js';
+import {
+  ACCESS_KEY_ID,
+  createClient,
+  createTable,
+  implementsTtl,
+  type LocalDynamo,
+  startBackend,
+} from '../support/backend.js';
 
 let dynamo: LocalDynamo;
 let client: DynamoDBClient;
 beforeAll(async () => {
   // The CLI builds its own client, which takes credentials from the environment.
-  vi.stubEnv('AWS_ACCESS_KEY_ID', 'local');
+  vi.stubEnv('AWS_ACCESS_KEY_ID', ACCESS_KEY_ID);
   vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'local');
-  dynamo = await startDynalite();
+  dynamo = await startBackend();
   client = createClient(dynamo.endpoint);
   await createTable(client, 'app-table');
 });
@@ -132,7 +139,11 @@ describe('runCli create-table', () => {
     // Assess
     expect(created.code).toBe(0);
     expect(created.stdout[0]).toBe('Created table "cli-table" (key PK/SK, ACTIVE)');
-    expect(created.stdout[1]).toMatch(/^WARN {2}ttl {12}TTL is disabled/);
+    expect(created.stdout[1]).toMatch(
+      implementsTtl
+        ? /^PASS {2}ttl {12}TTL is enabled on "ttl"$/
+        : /^WARN {2}ttl {12}TTL is disabled/,
+    );
     expect(checked.code).toBe(0);
   });
 

@@ -1,11 +1,14 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { backend } from './backend.js';
+import { freePort, startDynamoDbLocal } from './dynamoDbLocal.mjs';
+
+export { freePort };
 
 const SERVER_SCRIPT = fileURLToPath(new URL('./dynaliteServer.mjs', import.meta.url));
 
-export interface DynaliteProcess {
+export interface ServerProcess {
   readonly endpoint: string;
   readonly port: number;
   readonly pid: number;
@@ -13,24 +16,13 @@ export interface DynaliteProcess {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-export interface DynaliteProcessOptions {
+export interface ServerProcessOptions {
   /** 0 lets the OS pick. */
   readonly port?: number;
   /** Directory for the data on disk; in memory without it. */
   readonly path?: string;
   /** How long to wait for it to listen. */
   readonly startTimeoutMs?: number;
-}
-
-/** A TCP port nothing listens on right now, for a server that must come back on the same one. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no TCP address');
-  return address.port;
 }
 
 function waitForListening(child: ChildProcess, timeoutMs: number): Promise<number> {
@@ -69,10 +61,30 @@ function waitForListening(child: ChildProcess, timeoutMs: number): Promise<numbe
   });
 }
 
-/** dynalite in a child process on 127.0.0.1. */
-export async function startDynaliteProcess(
-  options: DynaliteProcessOptions = {},
-): Promise<DynaliteProcess> {
+/**
+ * The test backend's server in a child process on 127.0.0.1, owned by the test so that it can
+ * crash it (SIGKILL) and start it again on the same data: dynalite (LevelDB on disk with `path`)
+ * or DynamoDB Local (SQLite on disk with `path`, as `-dbPath`).
+ */
+export async function startServerProcess(
+  options: ServerProcessOptions = {},
+): Promise<ServerProcess> {
+  if (backend === 'endpoint') {
+    throw new Error('TEST_BACKEND=endpoint: this test must start and crash a server of its own');
+  }
+  if (backend === 'dynamodb-local') {
+    const { port, path, startTimeoutMs } = options;
+    const server = await startDynamoDbLocal({
+      ...(port === undefined || port === 0 ? {} : { port }),
+      ...(path === undefined ? {} : { path }),
+      ...(startTimeoutMs === undefined ? {} : { startTimeoutMs }),
+    });
+    return { ...server, kill: (signal = 'SIGKILL') => server.kill(signal) };
+  }
+  return startDynaliteProcess(options);
+}
+
+async function startDynaliteProcess(options: ServerProcessOptions): Promise<ServerProcess> {
   const { port = 0, path, startTimeoutMs = 10_000 } = options;
   const child = spawn(
     process.execPath,
