@@ -3,7 +3,7 @@
  *
  * This file is the ESM variant: it resolves the core through `import()`, so an ESM
  * application gets the same class instance its own `import` sees. The CommonJS build swaps
- * in `coreModule.commonjs.ts`, which uses `require()` for the same reason (see tsup.config.ts).
+ * in `coreModule.commonjs.ts`, which uses `require()` for the same reason (see tsdown.config.ts).
  * The lookup starts at module load but is awaited only where an error is thrown, so the
  * module has no top-level await and can still be bundled to CommonJS.
  */

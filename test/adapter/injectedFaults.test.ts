@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ElectroDynamoAdapter } from '../../src/adapter/ElectroDynamoAdapter.js';
 import type { IdempotencyRecord, StorageAdapter } from '../../src/types.js';
 import { settle, sleep, withDeadline } from '../support/async.js';
-import { createClient, createTable } from '../support/backend.js';
+import { backend, createClient, createTable, startBackend } from '../support/backend.js';
 import { executeLikeCore, ReferenceConflictError } from '../support/coreReference.mjs';
 import {
   FAULT_KINDS,
@@ -48,13 +48,17 @@ const MAX_REQUEST_MS =
 
 // The server runs in a process of its own: the SDK clients, the proxy and the adapters already
 // keep this event loop busy, and a loop that lags fires request timeouts nobody injected.
-let dynamo: ServerProcess;
+let dynamo: Pick<ServerProcess, 'endpoint' | 'kill'>;
 let clean: DynamoDBClient;
 let proxy: FaultProxy | undefined;
 const faultyClients: DynamoDBClient[] = [];
 
 beforeAll(async () => {
-  dynamo = await startServerProcess();
+  // A server given by TEST_BACKEND=endpoint is already a process of its own.
+  dynamo =
+    backend === 'endpoint'
+      ? await startBackend().then(({ endpoint, close }) => ({ endpoint, kill: close }))
+      : await startServerProcess();
   clean = createClient(dynamo.endpoint);
   await createTable(clean, TABLE);
   await createTable(clean, EFFECTS_TABLE);
