@@ -1,39 +1,90 @@
-// npm run bench: this adapter against the cacheKey-table baseline and Powertools, in one run,
-// on an in-process dynalite (127.0.0.1 only). Every loop is bounded in count; the whole run
-// takes about two minutes on 2 cores. Writes bench/RESULTS.md.
+// npm run bench: this adapter against the cacheKey-table baseline and Powertools, in one run, on
+// one backend on 127.0.0.1: an in-process dynalite (the default) or AWS's DynamoDB Local in a
+// Java child process (`--backend dynamodb-local`, or BENCH_BACKEND=dynamodb-local). Every loop is
+// bounded in count, a watchdog bounds the whole run in time, and the backend is stopped on every
+// way out. Writes that backend's section of bench/RESULTS.md, keeping the other's.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
 import { execFile } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
-import dynalite from 'dynalite';
+import { CreateTableCommand, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { ElectroDynamoAdapter } from '../dist/index.js';
 import { CacheKeyBaselineAdapter } from './contenders/cacheKeyBaseline.mjs';
 import { PowertoolsDriver } from './contenders/powertools.mjs';
+import { BACKEND_TITLES, chooseBackend, startBackend } from './lib/backends.mjs';
 import { countedClient } from './lib/clients.mjs';
 import { flowsFor, response } from './lib/flows.mjs';
+import { table, withSection } from './lib/results.mjs';
 import { micros, ratio, summarize } from './lib/stats.mjs';
 
+const started = Date.now();
+const log = (line) =>
+  process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s] ${line}\n`);
+
+/** Setup errors (a wrong argument, no Java) are the user's to fix: their message, no stack. */
+function fail(error) {
+  process.stderr.write(`bench: ${error.message}\n`);
+  process.exit(1);
+}
+
+let backendName;
+try {
+  backendName = chooseBackend(process.argv.slice(2), process.env);
+} catch (error) {
+  fail(error);
+}
+const title = BACKEND_TITLES[backendName];
 const SIZE = {
   warmup: Number(process.env.BENCH_WARMUP ?? 300),
   flows: Number(process.env.BENCH_FLOWS ?? 2_000),
   // A multiple of the number of contenders, so each runs first in as many rounds as the others.
   rounds: 6,
   contentionCallers: 16,
+  // Keys whose contention requests are counted; the count depends on timing (waiters' polls).
+  contentionCounts: 5,
   throughputFlows: Number(process.env.BENCH_THROUGHPUT_FLOWS ?? 2_000),
   throughputConcurrency: 32,
   cpuCalls: Number(process.env.BENCH_CPU_CALLS ?? 3_000),
   heapFlows: Number(process.env.BENCH_HEAP_FLOWS ?? 100_000),
+  // The whole run, start to report (a watchdog stops it past this); a few minutes with defaults.
+  timeoutSeconds: Number(process.env.BENCH_TIMEOUT_S ?? 900),
 };
-const started = Date.now();
-const log = (line) => process.stderr.write(`${line}\n`);
+const loadAtStart = os.loadavg()[0];
 
-// ---------------------------------------------------------------- setup
-const server = dynalite({ createTableMs: 0 });
-await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-const endpoint = `http://127.0.0.1:${server.address().port}`;
+// ---------------------------------------------------------------- backend
+// Whatever ends this process, the backend goes with it: an uncaught error ('exit'), a signal,
+// or the watchdog. The normal path stops it before the CPU and heap measurements. A signal that
+// arrives while the backend is still starting takes effect as soon as it has started (within the
+// launcher's own start timeout), since only then can it be stopped.
+let backend;
+let interruptedBy;
+const exitOnSignal = (signal) => {
+  log(`${signal}: stopping ${title}`);
+  backend.stopNow();
+  process.exit(128 + os.constants.signals[signal]);
+};
+process.on('exit', () => backend?.stopNow());
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.once(signal, () => {
+    if (backend === undefined) interruptedBy = signal;
+    else exitOnSignal(signal);
+  });
+}
+log(`starting ${title}`);
+backend = await startBackend(backendName, log).catch(fail);
+const backendReadyMs = Date.now() - started;
+if (interruptedBy !== undefined) exitOnSignal(interruptedBy);
+const watchdog = setTimeout(
+  () => {
+    log(`run exceeded BENCH_TIMEOUT_S=${SIZE.timeoutSeconds}: stopping ${title} and giving up`);
+    backend.stopNow();
+    process.exit(1);
+  },
+  SIZE.timeoutSeconds * 1000 - (Date.now() - started),
+);
+watchdog.unref();
 
 async function createTable(client, name, keys) {
   await client.send(
@@ -46,199 +97,274 @@ async function createTable(client, name, keys) {
   );
 }
 
-function contenders() {
-  const ours = countedClient(endpoint);
-  const base = countedClient(endpoint);
-  const power = countedClient(endpoint);
-  return [
-    {
-      name: 'ElectroDynamoAdapter',
-      kind: 'adapter',
-      ...ours,
-      adapter: new ElectroDynamoAdapter({
-        client: ours.client,
-        table: 'app-table',
-        prefix: 'idem',
+/**
+ * What the backend does where backends differ and the notes depend on it: does a failed
+ * conditional put return the stored item when asked to (ReturnValuesOnConditionCheckFailure),
+ * and what read capacity does it report for consistent and eventually consistent reads.
+ */
+async function probeBackend(client) {
+  const TableName = 'bench-probe';
+  await createTable(client, TableName, [['id', 'HASH']]);
+  const Key = { id: { S: 'probe' } };
+  await client.send(new PutItemCommand({ TableName, Item: { ...Key, v: { S: 'stored' } } }));
+  let returnsOldItem;
+  try {
+    await client.send(
+      new PutItemCommand({
+        TableName,
+        Item: Key,
+        ConditionExpression: 'attribute_not_exists(id)',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       }),
-    },
-    {
-      name: 'cacheKey baseline',
-      kind: 'adapter',
-      ...base,
-      adapter: new CacheKeyBaselineAdapter(base.client, 'idempotency-cache'),
-    },
-    {
-      name: 'Powertools',
-      kind: 'powertools',
-      ...power,
-      driver: new PowertoolsDriver(power.client, 'powertools-idempotency'),
-    },
-  ];
-}
-
-const all = contenders();
-await createTable(all[0].client, 'app-table', [
-  ['pk', 'HASH'],
-  ['sk', 'RANGE'],
-]);
-await createTable(all[0].client, 'idempotency-cache', [['cacheKey', 'HASH']]);
-await createTable(all[0].client, 'powertools-idempotency', [['id', 'HASH']]);
-const [ours, baseline, powertools] = all;
-for (const c of all) c.flows = flowsFor(c);
-
-let keySeq = 0;
-const freshKey = () => `k-${process.pid}-${++keySeq}`;
-
-// ---------------------------------------------------------------- requests per flow
-async function requestsFor(contender, run) {
-  contender.counter.requests = 0;
-  await run();
-  return contender.counter.requests;
-}
-const requests = new Map();
-for (const c of all) {
-  const key = freshKey();
-  const first = await requestsFor(c, () => c.flows.first(key));
-  const replay = await requestsFor(c, () => c.flows.replay(key));
-  const contentionKey = freshKey();
-  const contention = await requestsFor(c, () =>
-    Promise.all(
-      Array.from({ length: SIZE.contentionCallers }, () =>
-        c.flows.contended(contentionKey, async () => {
-          await new Promise((resolve) => setTimeout(resolve, 2));
-          return response(contentionKey);
-        }),
-      ),
-    ),
-  );
-  requests.set(c.name, { first, replay, contention });
-}
-log('requests per flow measured');
-
-// ---------------------------------------------------------------- latency
-/** Runs `count` flows of one kind for one contender, sequentially, returning µs samples. */
-async function sequential(contender, kind, keys) {
-  const samples = [];
-  for (const key of keys) {
-    const t = process.hrtime.bigint();
-    await contender.flows[kind](key);
-    samples.push(micros(t));
-  }
-  return samples;
-}
-
-async function contentionRound(contender) {
-  const key = freshKey();
-  const handler = async () => {
-    await new Promise((resolve) => setTimeout(resolve, 2));
-    return response(key);
-  };
-  return Promise.all(
-    Array.from({ length: SIZE.contentionCallers }, async () => {
-      const t = process.hrtime.bigint();
-      await contender.flows.contended(key, handler);
-      return micros(t);
-    }),
-  );
-}
-
-const latency = new Map(all.map((c) => [c.name, { first: [], replay: [], contention: [] }]));
-const replayKeys = new Map();
-for (const c of all) {
-  const keys = Array.from({ length: 200 }, freshKey);
-  for (const key of keys) await c.flows.first(key);
-  replayKeys.set(c.name, keys);
-  // Warm-up: JIT, connection pools, dynalite's own caches.
-  await sequential(c, 'first', Array.from({ length: SIZE.warmup }, freshKey));
-  await sequential(
-    c,
-    'replay',
-    Array.from({ length: SIZE.warmup }, (_, i) => keys[i % keys.length]),
-  );
-}
-const perRound = Math.ceil(SIZE.flows / SIZE.rounds);
-async function timed(contender, kind, key) {
-  const t = process.hrtime.bigint();
-  await contender.flows[kind](key);
-  return micros(t);
-}
-for (let round = 0; round < SIZE.rounds; round++) {
-  // One flow per contender in turn, the order rotating each round, so drift on a shared
-  // machine (other load, GC, dynalite's growing tables) lands on every contender alike.
-  const order = all.map((_, i) => all[(i + round) % all.length]);
-  for (let i = 0; i < perRound; i++) {
-    for (const c of order) latency.get(c.name).first.push(await timed(c, 'first', freshKey()));
-    for (const c of order) {
-      const keys = replayKeys.get(c.name);
-      latency.get(c.name).replay.push(await timed(c, 'replay', keys[i % keys.length]));
-    }
-  }
-  for (let i = 0; i < Math.ceil(perRound / SIZE.contentionCallers); i++) {
-    for (const c of order) latency.get(c.name).contention.push(...(await contentionRound(c)));
-  }
-  log(`latency round ${round + 1}/${SIZE.rounds}`);
-}
-
-// ---------------------------------------------------------------- opt-in local cache
-const cachedClient = countedClient(endpoint);
-const cachedAdapter = new ElectroDynamoAdapter({
-  client: cachedClient.client,
-  table: 'app-table',
-  prefix: 'idem',
-  localCache: { maxEntries: 1_000 },
-});
-const cachedFlows = flowsFor({ kind: 'adapter', adapter: cachedAdapter });
-const cachedKeys = replayKeys.get(ours.name);
-for (const key of cachedKeys) await cachedFlows.replay(key); // warm: one read per key
-cachedClient.counter.requests = 0;
-const cachedSamples = [];
-for (let i = 0; i < SIZE.flows; i++) {
-  const t = process.hrtime.bigint();
-  await cachedFlows.replay(cachedKeys[i % cachedKeys.length]);
-  cachedSamples.push(micros(t));
-}
-const cachedReplay = {
-  ...summarize(cachedSamples),
-  requests: cachedClient.counter.requests / SIZE.flows,
-};
-cachedClient.client.destroy();
-log('local cache measured');
-
-// ---------------------------------------------------------------- throughput
-async function throughput(contender, flows) {
-  let next = 0;
-  const t = process.hrtime.bigint();
-  await Promise.all(
-    Array.from({ length: SIZE.throughputConcurrency }, async () => {
-      while (next < flows) {
-        next += 1;
-        await contender.flows.first(freshKey());
-      }
-    }),
-  );
-  return micros(t);
-}
-const throughputMicros = new Map(all.map((c) => [c.name, 0]));
-const throughputPerRound = Math.ceil(SIZE.throughputFlows / SIZE.rounds);
-for (let round = 0; round < SIZE.rounds; round++) {
-  for (let i = 0; i < all.length; i++) {
-    const c = all[(i + round) % all.length];
-    throughputMicros.set(
-      c.name,
-      throughputMicros.get(c.name) + (await throughput(c, throughputPerRound)),
     );
+    throw new Error('probe: a conditional put on an existing item succeeded');
+  } catch (error) {
+    if (error.name !== 'ConditionalCheckFailedException') throw error;
+    returnsOldItem = error.Item?.v?.S === 'stored';
+  }
+  const capacity = async (ConsistentRead) => {
+    const { ConsumedCapacity } = await client.send(
+      new GetItemCommand({ TableName, Key, ConsistentRead, ReturnConsumedCapacity: 'TOTAL' }),
+    );
+    return ConsumedCapacity?.CapacityUnits;
+  };
+  return {
+    returnsOldItem,
+    capacity: { consistent: await capacity(true), eventual: await capacity(false) },
+  };
+}
+
+// ---------------------------------------------------------------- measurements on the backend
+async function measureOn(endpoint) {
+  const clients = [];
+  const counted = () => {
+    const c = countedClient(endpoint);
+    clients.push(c);
+    return c;
+  };
+  try {
+    const ours = counted();
+    const base = counted();
+    const power = counted();
+    const all = [
+      {
+        name: 'ElectroDynamoAdapter',
+        kind: 'adapter',
+        ...ours,
+        adapter: new ElectroDynamoAdapter({
+          client: ours.client,
+          table: 'app-table',
+          prefix: 'idem',
+        }),
+      },
+      {
+        name: 'cacheKey baseline',
+        kind: 'adapter',
+        ...base,
+        adapter: new CacheKeyBaselineAdapter(base.client, 'idempotency-cache'),
+      },
+      {
+        name: 'Powertools',
+        kind: 'powertools',
+        ...power,
+        driver: new PowertoolsDriver(power.client, 'powertools-idempotency'),
+      },
+    ];
+    const setup = counted();
+    await createTable(setup.client, 'app-table', [
+      ['pk', 'HASH'],
+      ['sk', 'RANGE'],
+    ]);
+    await createTable(setup.client, 'idempotency-cache', [['cacheKey', 'HASH']]);
+    await createTable(setup.client, 'powertools-idempotency', [['id', 'HASH']]);
+    const probe = await probeBackend(setup.client);
+    for (const c of all) c.flows = flowsFor(c);
+    const powertools = all[2];
+
+    let keySeq = 0;
+    const freshKey = () => `k-${process.pid}-${++keySeq}`;
+
+    // -------------------------------------------------------------- requests per flow
+    async function requestsFor(contender, run) {
+      contender.counter.requests = 0;
+      const outcome = await run();
+      return { count: contender.counter.requests, outcome };
+    }
+    const requests = new Map();
+    let powertoolsInProgress = 0;
+    for (const c of all) {
+      const key = freshKey();
+      const first = (await requestsFor(c, () => c.flows.first(key))).count;
+      const replay = (await requestsFor(c, () => c.flows.replay(key))).count;
+      const contention = [];
+      for (let k = 0; k < SIZE.contentionCounts; k++) {
+        const contentionKey = freshKey();
+        const { count, outcome } = await requestsFor(c, () =>
+          Promise.all(
+            Array.from({ length: SIZE.contentionCallers }, () =>
+              c.flows.contended(contentionKey, async () => {
+                await new Promise((resolve) => setTimeout(resolve, 2));
+                return response(contentionKey);
+              }),
+            ),
+          ),
+        );
+        contention.push(count);
+        if (c === powertools) {
+          powertoolsInProgress += outcome.filter((r) => r === 'in-progress').length;
+        }
+      }
+      contention.sort((a, b) => a - b);
+      requests.set(c.name, { first, replay, contention });
+    }
+    log('requests per flow measured');
+
+    // -------------------------------------------------------------- latency
+    /** Runs flows of one kind for one contender, sequentially, returning µs samples. */
+    async function sequential(contender, kind, keys) {
+      const samples = [];
+      for (const key of keys) {
+        const t = process.hrtime.bigint();
+        await contender.flows[kind](key);
+        samples.push(micros(t));
+      }
+      return samples;
+    }
+
+    async function contentionRound(contender) {
+      const key = freshKey();
+      const handler = async () => {
+        await new Promise((resolve) => setTimeout(resolve, 2));
+        return response(key);
+      };
+      return Promise.all(
+        Array.from({ length: SIZE.contentionCallers }, async () => {
+          const t = process.hrtime.bigint();
+          await contender.flows.contended(key, handler);
+          return micros(t);
+        }),
+      );
+    }
+
+    const latency = new Map(all.map((c) => [c.name, { first: [], replay: [], contention: [] }]));
+    const replayKeys = new Map();
+    for (const c of all) {
+      const keys = Array.from({ length: 200 }, freshKey);
+      for (const key of keys) await c.flows.first(key);
+      replayKeys.set(c.name, keys);
+      // Warm-up: JIT (the client's, and the JVM's on DynamoDB Local), connection pools, caches.
+      await sequential(c, 'first', Array.from({ length: SIZE.warmup }, freshKey));
+      await sequential(
+        c,
+        'replay',
+        Array.from({ length: SIZE.warmup }, (_, i) => keys[i % keys.length]),
+      );
+    }
+    const perRound = Math.ceil(SIZE.flows / SIZE.rounds);
+    async function timed(contender, kind, key) {
+      const t = process.hrtime.bigint();
+      await contender.flows[kind](key);
+      return micros(t);
+    }
+    for (let round = 0; round < SIZE.rounds; round++) {
+      // One flow per contender in turn, the order rotating each round, so drift on a shared
+      // machine (other load, GC, the backend's growing tables) lands on every contender alike.
+      const order = all.map((_, i) => all[(i + round) % all.length]);
+      for (let i = 0; i < perRound; i++) {
+        for (const c of order) latency.get(c.name).first.push(await timed(c, 'first', freshKey()));
+        for (const c of order) {
+          const keys = replayKeys.get(c.name);
+          latency.get(c.name).replay.push(await timed(c, 'replay', keys[i % keys.length]));
+        }
+      }
+      for (let i = 0; i < Math.ceil(perRound / SIZE.contentionCallers); i++) {
+        for (const c of order) latency.get(c.name).contention.push(...(await contentionRound(c)));
+      }
+      log(`latency round ${round + 1}/${SIZE.rounds}`);
+    }
+
+    // -------------------------------------------------------------- opt-in local cache
+    const cachedClient = counted();
+    const cachedAdapter = new ElectroDynamoAdapter({
+      client: cachedClient.client,
+      table: 'app-table',
+      prefix: 'idem',
+      localCache: { maxEntries: 1_000 },
+    });
+    const cachedFlows = flowsFor({ kind: 'adapter', adapter: cachedAdapter });
+    const cachedKeys = replayKeys.get(all[0].name);
+    for (const key of cachedKeys) await cachedFlows.replay(key); // warm: one read per key
+    cachedClient.counter.requests = 0;
+    const cachedSamples = [];
+    for (let i = 0; i < SIZE.flows; i++) {
+      const t = process.hrtime.bigint();
+      await cachedFlows.replay(cachedKeys[i % cachedKeys.length]);
+      cachedSamples.push(micros(t));
+    }
+    const cachedReplay = {
+      ...summarize(cachedSamples),
+      requests: cachedClient.counter.requests / SIZE.flows,
+    };
+    log('local cache measured');
+
+    // -------------------------------------------------------------- throughput
+    async function throughput(contender, flows) {
+      let next = 0;
+      const t = process.hrtime.bigint();
+      await Promise.all(
+        Array.from({ length: SIZE.throughputConcurrency }, async () => {
+          while (next < flows) {
+            next += 1;
+            await contender.flows.first(freshKey());
+          }
+        }),
+      );
+      return micros(t);
+    }
+    const throughputMicros = new Map(all.map((c) => [c.name, 0]));
+    const throughputPerRound = Math.ceil(SIZE.throughputFlows / SIZE.rounds);
+    for (let round = 0; round < SIZE.rounds; round++) {
+      for (let i = 0; i < all.length; i++) {
+        const c = all[(i + round) % all.length];
+        throughputMicros.set(
+          c.name,
+          throughputMicros.get(c.name) + (await throughput(c, throughputPerRound)),
+        );
+      }
+    }
+    const flowsPerSecond = new Map(
+      [...throughputMicros].map(([name, us]) => [
+        name,
+        (throughputPerRound * SIZE.rounds) / (us / 1e6),
+      ]),
+    );
+    log('throughput measured');
+
+    const retries = clients.reduce((sum, { counter }) => sum + counter.retries, 0);
+    return {
+      all,
+      probe,
+      requests,
+      powertoolsInProgress,
+      powertoolsReplays: { ...powertools.driver.replays },
+      latency,
+      cachedReplay,
+      flowsPerSecond,
+      retries,
+    };
+  } finally {
+    for (const { client } of clients) client.destroy();
   }
 }
-const flowsPerSecond = new Map(
-  [...throughputMicros].map(([name, us]) => [
-    name,
-    (throughputPerRound * SIZE.rounds) / (us / 1e6),
-  ]),
-);
-log('throughput measured');
 
-for (const c of all) c.client.destroy();
-server.close();
+let measured;
+try {
+  measured = await measureOn(backend.endpoint);
+} finally {
+  await backend.stop();
+}
+const { all, probe, requests, latency, cachedReplay, flowsPerSecond } = measured;
+const [ours, baseline, powertools] = all;
 
 // ---------------------------------------------------------------- CPU and heap (stub clients)
 const isolated = await new Promise((resolve, reject) => {
@@ -262,6 +388,7 @@ log('cpu and heap measured');
 const fmt = (n, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
 const x = (n) => (Number.isFinite(n) ? `${n.toFixed(2)}×` : 'n/a');
 const ms = (us) => `${fmt(us / 1000, 2)} ms`;
+const median = (sorted) => sorted[Math.floor((sorted.length - 1) / 2)];
 const stats = new Map(
   [...latency].map(([name, s]) => [
     name,
@@ -269,161 +396,184 @@ const stats = new Map(
   ]),
 );
 const base = stats.get(baseline.name);
-const row = (cells) => `| ${cells.join(' | ')} |`;
 const lines = [];
-lines.push('# Benchmark results', '');
+lines.push(`## ${title}`, '');
 lines.push(`- Date: ${new Date().toISOString()}`);
+lines.push(`- Backend: ${backendName} — ${backend.description}, on 127.0.0.1`);
 lines.push(
-  `- Node ${process.version}, ${os.cpus()[0]?.model ?? 'unknown CPU'} × ${os.cpus().length}, ${os.platform()} ${os.arch()}`,
+  `- Node ${process.version}, ${os.cpus()[0]?.model ?? 'unknown CPU'} × ${os.cpus().length}, ${os.platform()} ${os.arch()}; 1-minute load average ${fmt(loadAtStart, 2)} at the start, ${fmt(os.loadavg()[0], 2)} at the end`,
 );
 const overrides = Object.entries(process.env)
   .filter(([name]) => name.startsWith('BENCH_'))
   .map(([name, value]) => `${name}=${value} `)
   .join('');
+const args = process.argv.slice(2).join(' ');
+const command =
+  process.env.npm_lifecycle_event === 'bench'
+    ? `npm run bench${args ? ` -- ${args}` : ''}`
+    : `node bench/run.mjs${args ? ` ${args}` : ''}`;
 lines.push(
-  `- Command: \`${overrides}npm run bench\` (dynalite in-process on 127.0.0.1; CPU and heap in a fresh child process on stub clients)`,
+  `- Command: \`${overrides}${command}\` (backend ${backendName}${args || process.env.BENCH_BACKEND ? '' : ', the default'}; CPU and heap in a fresh child process on stub clients)`,
 );
 lines.push(
   `- Size: ${SIZE.flows} measured flows per flow kind and contender after ${SIZE.warmup} warm-up flows, in ${SIZE.rounds} interleaved rounds; contention: ${SIZE.contentionCallers} callers per key; throughput: ${SIZE.throughputFlows} first executions at concurrency ${SIZE.throughputConcurrency}; CPU: ${SIZE.cpuCalls} flows per contender on stub clients; heap: ${SIZE.heapFlows} flows.`,
 );
-lines.push(`- Run time: ${fmt((Date.now() - started) / 1000, 0)} s`, '');
-
-lines.push('## Ratios to the baseline (lower is better, except throughput)', '');
 lines.push(
-  row([
-    'Contender',
-    'first execution p50',
-    'replay p50',
-    'contention p50',
-    'CPU, first execution',
-    'CPU, replay',
-    'CPU per adapter call',
-    'throughput',
-  ]),
+  `- Run time: ${fmt((Date.now() - started) / 1000, 0)} s, of which ${fmt(backendReadyMs / 1000, 1)} s starting the backend`,
+  '',
 );
-lines.push(row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:']));
-for (const c of all) {
-  const s = stats.get(c.name);
-  lines.push(
-    row([
-      c.name,
-      x(ratio(s.first.p50, base.first.p50)),
-      x(ratio(s.replay.p50, base.replay.p50)),
-      x(ratio(s.contention.p50, base.contention.p50)),
-      x(ratio(cpu.get(c.name).first, cpu.get(baseline.name).first)),
-      x(ratio(cpu.get(c.name).replay, cpu.get(baseline.name).replay)),
-      x(ratio(cpu.get(c.name).perCall, cpu.get(baseline.name).perCall)),
-      x(ratio(flowsPerSecond.get(c.name), flowsPerSecond.get(baseline.name))),
-    ]),
-  );
-}
+
+lines.push('### Ratios to the baseline (lower is better, except throughput)', '');
+lines.push(
+  ...table(
+    [
+      'Contender',
+      'first execution p50',
+      'replay p50',
+      'contention p50',
+      'CPU, first execution',
+      'CPU, replay',
+      'CPU per adapter call',
+      'throughput',
+    ],
+    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    all.map((c) => {
+      const s = stats.get(c.name);
+      return [
+        c.name,
+        x(ratio(s.first.p50, base.first.p50)),
+        x(ratio(s.replay.p50, base.replay.p50)),
+        x(ratio(s.contention.p50, base.contention.p50)),
+        x(ratio(cpu.get(c.name).first, cpu.get(baseline.name).first)),
+        x(ratio(cpu.get(c.name).replay, cpu.get(baseline.name).replay)),
+        x(ratio(cpu.get(c.name).perCall, cpu.get(baseline.name).perCall)),
+        x(ratio(flowsPerSecond.get(c.name), flowsPerSecond.get(baseline.name))),
+      ];
+    }),
+  ),
+);
 lines.push('');
 lines.push(
   `Powertools' first execution against ours: ours / Powertools p50 = ${x(ratio(stats.get(ours.name).first.p50, stats.get(powertools.name).first.p50))}.`,
   '',
 );
 
-lines.push('## DynamoDB requests per flow', '');
+lines.push('### DynamoDB requests per flow', '');
 lines.push(
-  row([
-    'Contender',
-    'first execution',
-    'replay',
-    `contention (${SIZE.contentionCallers} callers, one key)`,
-  ]),
+  ...table(
+    [
+      'Contender',
+      'first execution',
+      'replay',
+      `contention (${SIZE.contentionCallers} callers, one key): median of ${SIZE.contentionCounts} keys (range)`,
+    ],
+    ['l', 'r', 'r', 'r'],
+    all.map((c) => {
+      const r = requests.get(c.name);
+      const low = r.contention[0];
+      const high = r.contention.at(-1);
+      return [
+        c.name,
+        r.first,
+        r.replay,
+        `${median(r.contention)} (${low === high ? low : `${low}–${high}`})`,
+      ];
+    }),
+  ),
 );
-lines.push(row(['---', '---:', '---:', '---:']));
-for (const c of all) {
-  const r = requests.get(c.name);
-  lines.push(row([c.name, r.first, r.replay, r.contention]));
-}
 lines.push('');
 
-lines.push('## Latency (absolute)', '');
+lines.push('### Latency (absolute)', '');
 lines.push(
-  row([
-    'Contender',
-    'first p50',
-    'first p99',
-    'replay p50',
-    'replay p99',
-    'contention p50',
-    'contention p99',
-  ]),
+  ...table(
+    [
+      'Contender',
+      'first p50',
+      'first p99',
+      'replay p50',
+      'replay p99',
+      'contention p50',
+      'contention p99',
+    ],
+    ['l', 'r', 'r', 'r', 'r', 'r', 'r'],
+    all.map((c) => {
+      const s = stats.get(c.name);
+      return [
+        c.name,
+        ms(s.first.p50),
+        ms(s.first.p99),
+        ms(s.replay.p50),
+        ms(s.replay.p99),
+        ms(s.contention.p50),
+        ms(s.contention.p99),
+      ];
+    }),
+  ),
 );
-lines.push(row(['---', '---:', '---:', '---:', '---:', '---:', '---:']));
-for (const c of all) {
-  const s = stats.get(c.name);
-  lines.push(
-    row([
-      c.name,
-      ms(s.first.p50),
-      ms(s.first.p99),
-      ms(s.replay.p50),
-      ms(s.replay.p99),
-      ms(s.contention.p50),
-      ms(s.contention.p99),
-    ]),
-  );
-}
 lines.push('');
 
-lines.push('## CPU per call (stub client answering at once)', '');
-lines.push(row(['Contender', 'replay flow', 'first-execution flow', 'per adapter call']));
-lines.push(row(['---', '---:', '---:', '---:']));
-for (const c of all) {
-  const u = cpu.get(c.name);
-  lines.push(row([c.name, `${fmt(u.replay)} µs`, `${fmt(u.first)} µs`, `${fmt(u.perCall)} µs`]));
-}
+lines.push('### CPU per call (stub client answering at once)', '');
+lines.push(
+  ...table(
+    ['Contender', 'replay flow', 'first-execution flow', 'per adapter call'],
+    ['l', 'r', 'r', 'r'],
+    all.map((c) => {
+      const u = cpu.get(c.name);
+      return [c.name, `${fmt(u.replay)} µs`, `${fmt(u.first)} µs`, `${fmt(u.perCall)} µs`];
+    }),
+  ),
+);
 lines.push('');
 lines.push(
   'Per adapter call = CPU of a first execution plus a replay, divided by the storage calls they make (core sequence: 5 + 1; Powertools: 2 + 1).',
   '',
 );
 
-lines.push('## Opt-in local cache (warm replays)', '');
+lines.push('### Opt-in local cache (warm replays)', '');
 lines.push(
-  row([
-    'Configuration',
-    'requests per replay',
-    'replay p50',
-    'replay p99',
-    'p50 ratio to baseline replay',
-  ]),
-);
-lines.push(row(['---', '---:', '---:', '---:', '---:']));
-lines.push(
-  row([
-    'ElectroDynamoAdapter, `localCache: { maxEntries: 1000 }`',
-    fmt(cachedReplay.requests, 2),
-    ms(cachedReplay.p50),
-    ms(cachedReplay.p99),
-    x(ratio(cachedReplay.p50, base.replay.p50)),
-  ]),
+  ...table(
+    [
+      'Configuration',
+      'requests per replay',
+      'replay p50',
+      'replay p99',
+      'p50 ratio to baseline replay',
+    ],
+    ['l', 'r', 'r', 'r', 'r'],
+    [
+      [
+        'ElectroDynamoAdapter, `localCache: { maxEntries: 1000 }`',
+        fmt(cachedReplay.requests, 2),
+        ms(cachedReplay.p50),
+        ms(cachedReplay.p99),
+        x(ratio(cachedReplay.p50, base.replay.p50)),
+      ],
+    ],
+  ),
 );
 lines.push('');
 
-lines.push('## Throughput and memory', '');
+lines.push('### Throughput and memory', '');
 lines.push(
-  row([
-    'Contender',
-    `first executions/s at concurrency ${SIZE.throughputConcurrency}`,
-    `heap growth over ${SIZE.heapFlows} flows`,
-  ]),
+  ...table(
+    [
+      'Contender',
+      `first executions/s at concurrency ${SIZE.throughputConcurrency}`,
+      `heap growth over ${SIZE.heapFlows} flows`,
+    ],
+    ['l', 'r', 'r'],
+    all.map((c) => {
+      const h = heap.get(c.name);
+      return [
+        c.name,
+        fmt(flowsPerSecond.get(c.name)),
+        h === undefined
+          ? 'n/a'
+          : `${fmt(h.growthKb)} KB (${fmt(h.startMb, 1)} → ${fmt(h.endMb, 1)} MB)`,
+      ];
+    }),
+  ),
 );
-lines.push(row(['---', '---:', '---:']));
-for (const c of all) {
-  const h = heap.get(c.name);
-  lines.push(
-    row([
-      c.name,
-      fmt(flowsPerSecond.get(c.name)),
-      h === undefined
-        ? 'n/a'
-        : `${fmt(h.growthKb)} KB (${fmt(h.startMb, 1)} → ${fmt(h.endMb, 1)} MB)`,
-    ]),
-  );
-}
 lines.push('');
 
 const oursStats = stats.get(ours.name);
@@ -461,21 +611,48 @@ const targets = [
     oursHeap !== undefined && oursHeap.growthKb < 1024,
   ],
 ];
-lines.push('## Targets', '');
-lines.push(row(['Target', 'Measured', 'Holds']));
-lines.push(row(['---', '---:', '---']));
-for (const [target, measured, holds] of targets)
-  lines.push(row([target, measured, holds ? 'yes' : 'no']));
-lines.push('');
-lines.push('## Notes', '');
+lines.push('### Targets', '');
 lines.push(
-  '- Powertools replays through a conditional put that fails; DynamoDB returns the stored record with the failure (1 request), dynalite does not, so its handler reads it (2 requests here). Its replay latency here is therefore not what it gets on DynamoDB.',
-  '- Powertools\' contended callers do not wait: all but one fail at once with "already in progress", so its contention figures measure something else than the core\'s wait-then-replay.',
-  '- Strongly consistent reads (this adapter, Powertools) cost twice the read capacity of eventually consistent ones (the baseline) on DynamoDB; dynalite charges no difference in time.',
-  '- Latency is measured on one machine against an in-process dynalite: the server shares the CPU with the client, so client CPU shows up in latency, and a few percent move between runs.',
+  ...table(
+    ['Target', 'Measured', 'Holds'],
+    ['l', 'r', 'l'],
+    targets.map(([target, value, holds]) => [target, value, holds ? 'yes' : 'no']),
+  ),
+);
+lines.push('');
+
+// Notes: every backend-specific statement is derived from what this run saw on this backend.
+const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
+const powertoolsReplay = requests.get(powertools.name).replay;
+const { fromFailedPut, read } = measured.powertoolsReplays;
+const replaySeen = `${fromFailedPut} of ${fromFailedPut + read} Powertools replays in this run were answered from the failed put's returned record, ${read} read it`;
+const powertoolsNote = probe.returnsOldItem
+  ? `- Powertools replays through a conditional put that fails and asks for the stored record back (\`ReturnValuesOnConditionCheckFailure: ALL_OLD\`). ${title} returns it with the failure, as DynamoDB does, so a replay costs ${plural(powertoolsReplay, 'request')} here, as on DynamoDB (${replaySeen}).`
+  : `- Powertools replays through a conditional put that fails and asks for the stored record back (\`ReturnValuesOnConditionCheckFailure: ALL_OLD\`). DynamoDB returns it with the failure (1 request); ${title} does not, so its handler reads it: ${plural(powertoolsReplay, 'request')} per replay here (${replaySeen}). Its replay latency here is therefore not what it gets on DynamoDB.`;
+const contendedCalls = SIZE.contentionCallers * SIZE.contentionCounts;
+const { consistent, eventual } = probe.capacity;
+const capacityNote =
+  consistent === undefined
+    ? `${title} reports no consumed capacity and throttles nothing, so it charges no difference in time.`
+    : `${title} reports ${consistent} and ${eventual} read capacity units for a small item read consistently and eventually consistently, but throttles nothing, so it charges no difference in time.`;
+const latencyNote =
+  backendName === 'dynamodb-local'
+    ? '- Latency is measured on one machine against DynamoDB Local in a JVM child process: every request crosses a local HTTP connection, and the JVM competes with the client for the same cores, so client CPU shows up in latency, and a few percent move between runs.'
+    : '- Latency is measured on one machine against an in-process dynalite: the server shares the CPU (and the event loop) with the client, so client CPU shows up in latency, and a few percent move between runs.';
+lines.push('### Notes', '');
+lines.push(
+  powertoolsNote,
+  `- Powertools' contended callers do not wait: all but one fail at once with "already in progress" (here ${contendedCalls - measured.powertoolsInProgress} of ${contendedCalls} contended calls ran the handler, the rest failed), so its contention figures measure something else than the core's wait-then-replay.`,
+  `- The core's contention requests depend on how many polls its waiters make before the winner stores its result, hence the range over ${SIZE.contentionCounts} keys.`,
+  `- Strongly consistent reads (this adapter, Powertools) cost twice the read capacity of eventually consistent ones (the baseline) on DynamoDB; ${capacityNote}`,
+  latencyNote,
+  `- SDK retries during the run (HTTP attempts beyond the first, over every request sent): ${measured.retries}.`,
   '',
 );
 
-const report = `${lines.join('\n')}\n`;
-process.stdout.write(report);
-await writeFile(new URL('./RESULTS.md', import.meta.url), report);
+const section = lines.join('\n');
+process.stdout.write(`# Benchmark results\n\n${section}\n`);
+const resultsUrl = new URL('./RESULTS.md', import.meta.url);
+const existing = await readFile(resultsUrl, 'utf8').catch(() => '');
+await writeFile(resultsUrl, withSection(existing, backendName, section));
+log(`wrote the ${title} section of bench/RESULTS.md`);

@@ -1,8 +1,10 @@
 // Powertools for AWS Lambda (TypeScript) idempotency, driven through its DynamoDB persistence
 // layer the way its handler drives it: every call starts with saveInProgress (a conditional
 // put); a first execution then stores the result with saveSuccess; a replay's put fails, and the
-// stored record comes back with the failure on DynamoDB, or from a getRecord where the server
-// does not return it (dynalite), which makes a replay 2 requests here and 1 on DynamoDB.
+// stored record comes back with the failure where the server returns it
+// (ReturnValuesOnConditionCheckFailure: DynamoDB, DynamoDB Local), a replay of 1 request, or from
+// a getRecord where it does not (dynalite), a replay of 2. The driver counts which path each
+// replay took, so the bench reports what the backend did rather than what it should do.
 import {
   IdempotencyConfig,
   IdempotencyItemAlreadyExistsError,
@@ -20,6 +22,8 @@ export class PowertoolsDriver {
       config: new IdempotencyConfig({ expiresAfterSeconds: 3600 }),
       keyPrefix: 'bench',
     });
+    /** Replays answered from the record returned with the failed put, and those that read it. */
+    this.replays = { fromFailedPut: 0, read: 0 };
   }
 
   event(key) {
@@ -41,8 +45,12 @@ export class PowertoolsDriver {
       await this.persistence.saveInProgress(event, 30_000);
     } catch (error) {
       if (!(error instanceof IdempotencyItemAlreadyExistsError)) throw error;
-      const record = error.existingRecord ?? (await this.persistence.getRecord(event));
-      return record.getResponse();
+      if (error.existingRecord) {
+        this.replays.fromFailedPut += 1;
+        return error.existingRecord.getResponse();
+      }
+      this.replays.read += 1;
+      return (await this.persistence.getRecord(event)).getResponse();
     }
     throw new Error(`replay of ${key} found no stored record`);
   }

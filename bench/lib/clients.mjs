@@ -3,14 +3,25 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 
-/** A client whose every command is counted (SDK middleware, once per logical request). */
+/**
+ * A client whose every command is counted (SDK middleware, once per logical request), with the
+ * retries the SDK made for them (`$metadata.attempts` beyond the first, answered or failed).
+ */
 export function countedClient(endpoint, extra = {}) {
   const client = new DynamoDBClient({ endpoint, region: 'local', credentials, ...extra });
-  const counter = { requests: 0 };
+  const counter = { requests: 0, retries: 0 };
+  const retriesOf = (metadata) => Math.max(0, (metadata?.attempts ?? 1) - 1);
   client.middlewareStack.add(
-    (next) => (args) => {
+    (next) => async (args) => {
       counter.requests += 1;
-      return next(args);
+      try {
+        const result = await next(args);
+        counter.retries += retriesOf(result.output?.$metadata);
+        return result;
+      } catch (error) {
+        counter.retries += retriesOf(error?.$metadata);
+        throw error;
+      }
     },
     { step: 'initialize', name: 'benchRequestCounter' },
   );
