@@ -318,3 +318,37 @@ describe('ElectroDynamoAdapter lease renewal through the core sequence', () => {
     expect(executions).toBe(1);
   });
 });
+
+describe('ElectroDynamoAdapter per-key state', () => {
+  it('keeps nothing per key once flows end, whether their handlers return or throw', async () => {
+    // Prepare: 40 keys, 3 callers each on one instance (claims, waits, replays), half throwing
+    const adapter = env.adapter();
+    const flows = Array.from({ length: 40 }, (_, index) =>
+      Array.from({ length: 3 }, () =>
+        executeLikeCore(
+          adapter,
+          `state-${index}`,
+          async () => {
+            await sleep(5);
+            if (index % 2 === 1) throw new Error(`handler ${index} failed`);
+            return index;
+          },
+          { lockTtl: TTL, lockPollInterval: 5 },
+        ).catch(() => undefined),
+      ),
+    );
+
+    // Act
+    await Promise.all(flows.flat());
+
+    // Assess
+    const keys = (adapter as unknown as { keys: { size: number } }).keys;
+    expect(keys.size).toBe(0);
+    const renewalsAtEnd = env.commands.sent.filter(({ name, input }) => isRenewal(name, input));
+    await sleep(TTL);
+    // No timer outlived its flow.
+    expect(env.commands.sent.filter(({ name, input }) => isRenewal(name, input))).toEqual(
+      renewalsAtEnd,
+    );
+  });
+});
