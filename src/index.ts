@@ -11,6 +11,19 @@ export {
 export { usesCoreErrorClass } from './errors/adoptCoreError.js';
 export { IdempotencyError, type IdempotencyErrorOptions } from './errors/IdempotencyError.js';
 export { IdempotencyErrorCode } from './errors/IdempotencyErrorCode.js';
+export {
+  type AmbiguousWriteResolvedEvent,
+  type HoldCapReachedEvent,
+  IDEMPOTENCY_CHANNELS,
+  type IdempotencyEventBase,
+  type IdempotencyEvents,
+  type LeaseLostEvent,
+  type LeaseLostReason,
+  type LeaseRenewedEvent,
+  type LockTakeoverEvent,
+  type ResponseCompressedEvent,
+  type StorageErrorEvent,
+} from './events/channels.js';
 export { DEFAULTS, type ElectroDynamoAdapterOptions } from './options.js';
 export { checkTable } from './table/checkTable.js';
 export type { CheckTableOptions } from './table/checkTableOptions.js';

@@ -37,6 +37,14 @@ export interface ElectroDynamoAdapterOptions {
    * instance is not seen here until the record expires.
    */
   localCache?: { maxEntries: number };
+  /**
+   * Lease renewal of the locks this instance holds: while a handler runs, its lock's lease is
+   * extended every third of its ttl, with a write conditioned on the owner token, so a handler
+   * slower than `lockTtl` still runs once. It stops at `set`, at `releaseLock`, when the lock
+   * is found to be someone else's, and after `maxHoldMs` (default 15 minutes, the Lambda
+   * maximum), after which the lease lapses as without renewal. `false` turns renewal off.
+   */
+  lockRenewal?: false | { maxHoldMs?: number };
 }
 
 /** Options after defaults and validation. */
@@ -58,6 +66,7 @@ export interface ResolvedOptions {
   readonly service: string;
   readonly entityNames: { readonly record: string; readonly lock: string };
   readonly localCache: { readonly maxEntries: number } | undefined;
+  readonly lockRenewal: { readonly maxHoldMs: number } | undefined;
 }
 
 export const DEFAULTS = {
@@ -65,6 +74,7 @@ export const DEFAULTS = {
   separator: '#',
   service: 'idempotency',
   entityNames: { record: 'idempotencyRecord', lock: 'idempotencyLock' },
+  lockRenewal: { maxHoldMs: 15 * 60 * 1000 },
 } as const;
 
 const KNOWN_OPTIONS: ReadonlySet<string> = new Set([
@@ -78,6 +88,7 @@ const KNOWN_OPTIONS: ReadonlySet<string> = new Set([
   'service',
   'entityNames',
   'localCache',
+  'lockRenewal',
 ]);
 
 // ElectroDB reads `${name}` in a key template as an attribute reference.
@@ -147,6 +158,7 @@ export function resolveOptions(options: ElectroDynamoAdapterOptions): ResolvedOp
   }
 
   const localCache = resolveLocalCache(options.localCache);
+  const lockRenewal = resolveLockRenewal(options.lockRenewal);
 
   return {
     client: toDocumentClient(client),
@@ -160,6 +172,7 @@ export function resolveOptions(options: ElectroDynamoAdapterOptions): ResolvedOp
     service,
     entityNames,
     localCache,
+    lockRenewal,
   };
 }
 
@@ -174,4 +187,30 @@ function resolveLocalCache(value: unknown): ResolvedOptions['localCache'] {
     );
   }
   return { maxEntries };
+}
+
+function resolveLockRenewal(value: unknown): ResolvedOptions['lockRenewal'] {
+  if (value === false) return undefined;
+  if (value === undefined) return DEFAULTS.lockRenewal;
+  if (typeof value !== 'object' || value === null) {
+    invalidConfig(
+      CALLER,
+      `option "lockRenewal" must be false or { maxHoldMs?: number } (got ${String(value)})`,
+      'lockRenewal',
+    );
+  }
+  for (const name of Object.keys(value)) {
+    if (name !== 'maxHoldMs') {
+      invalidConfig(CALLER, `unknown option "lockRenewal.${name}"`, 'lockRenewal');
+    }
+  }
+  const maxHoldMs = (value as { maxHoldMs?: unknown }).maxHoldMs ?? DEFAULTS.lockRenewal.maxHoldMs;
+  if (typeof maxHoldMs !== 'number' || !Number.isFinite(maxHoldMs) || maxHoldMs <= 0) {
+    invalidConfig(
+      CALLER,
+      `option "lockRenewal.maxHoldMs" must be a positive number of milliseconds (got ${String(maxHoldMs)})`,
+      'lockRenewal',
+    );
+  }
+  return { maxHoldMs };
 }

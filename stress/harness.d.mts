@@ -11,12 +11,14 @@ export interface StressOptions {
   /** Keys each worker has in flight at once. */
   window: number;
   handlerMaxMs: number;
+  /** A share of the keys whose handler takes minMs to maxMs (slower than lockTtl, say). */
+  slow: { share: number; minMs: number; maxMs: number };
   jitterMs: number;
   lockTtl: number;
   lockTimeout: number;
   lockPollInterval: number;
   /** A running DynamoDB (such as DynamoDB Local) instead of an in-process dynalite. */
-  endpoint: string;
+  endpoint?: string;
 }
 
 export interface StressResult {
@@ -29,6 +31,12 @@ export interface StressResult {
   executions: number;
   /** Handler invocations the workers counted, duplicates included. */
   handlerRuns: number;
+  /** Time spent in handlers, summed over all executions. */
+  handlerSeconds: number;
+  /** Lease renewals written while handlers ran. */
+  renewals: number;
+  /** Leases a holder lost (taken over, replaced or lapsed): 0 unless renewal failed. */
+  leasesLost: number;
   /** Idempotency items under the adapter's prefix. */
   records: number;
   requests: number;
@@ -58,6 +66,9 @@ export interface StressResult {
 }
 
 export declare const STRESS_DEFAULTS: Readonly<Omit<StressOptions, 'seed'>>;
+
+/** Overrides for the phase whose handlers outlive their lock ttl. */
+export declare const SLOW_PHASE: Readonly<Partial<StressOptions>>;
 
 export declare function runStress(options?: Partial<StressOptions>): Promise<StressResult>;
 

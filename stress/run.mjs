@@ -10,7 +10,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
 import { randomInt } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { runStress, STRESS_DEFAULTS, violations } from './harness.mjs';
+import { runStress, SLOW_PHASE, STRESS_DEFAULTS, violations } from './harness.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -50,61 +50,82 @@ const options = {
   window: option('window', 'STRESS_WINDOW', STRESS_DEFAULTS.window),
 };
 
-console.error(
-  `stress: ${backend}, seed ${options.seed}, ${options.processes} processes, ` +
-    `${options.keys} keys, ${options.callers} callers per key, deadline ${options.deadlineMs} ms`,
-);
+/**
+ * The phases: handlers within the lock ttl (contention), then a fifth of the keys slower than
+ * it (2 to 3 lock lifetimes), which only lease renewal keeps from running twice.
+ */
+const phases = [
+  ['contention', options],
+  ['slow handlers', { ...options, ...SLOW_PHASE, ...(values.keys && { keys: options.keys }) }],
+];
 
-let result;
+function report(phase, result) {
+  const rows = [
+    ['phase', phase],
+    ['backend', backend],
+    ['seed', result.seed],
+    ['processes', result.processes],
+    ['keys', result.keys],
+    ['callers per key', result.callers],
+    ['total calls', result.calls],
+    ['executions (exec# items)', result.executions],
+    ['handler runs', result.handlerRuns],
+    ['idempotency records', result.records],
+    ['duplicate executions', result.duplicates],
+    ['mismatched keys', result.mismatches],
+    ['failed callers', result.errors],
+    ['  of which CONFLICT', result.conflicts],
+    ['lock waits (lost claim)', result.waits],
+    ['  on another process', result.crossProcessWaits],
+    ['keys with a lock wait', result.contendedKeys],
+    ['replays without a wait', result.replays],
+    ['lease renewals', result.renewals],
+    ['  per minute of handler time', (result.renewals / (result.handlerSeconds / 60)).toFixed(0)],
+    ['leases lost', result.leasesLost],
+    ['DynamoDB requests', result.requests],
+    ['requests per second', Math.round(result.requests / result.runSeconds)],
+    [
+      'CPU s: server / workers',
+      `${result.serverCpuSeconds?.toFixed(1) ?? 'n/a'} / ${result.workerCpuSeconds.toFixed(1)}`,
+    ],
+    ['run seconds (after go)', result.runSeconds.toFixed(2)],
+    ['elapsed seconds', result.elapsedSeconds.toFixed(2)],
+  ];
+  const width = Math.max(...rows.map(([label]) => label.length));
+  for (const [label, value] of rows) console.log(`${label.padEnd(width)}  ${value}`);
+  for (const sample of result.samples) console.error(`  ${sample}`);
+  return violations(result);
+}
+
 let server;
+let failures = 0;
 try {
   if (backend === 'dynamodb-local') {
     const { startDynamoDbLocal } = await import('../test/support/dynamoDbLocal.mjs');
     server = await startDynamoDbLocal();
   }
-  result = await runStress({ ...options, ...(server && { endpoint: server.endpoint }) });
+  for (const [phase, phaseOptions] of phases) {
+    console.error(
+      `stress: ${phase} on ${backend}, seed ${phaseOptions.seed}, ${phaseOptions.processes} ` +
+        `processes, ${phaseOptions.keys} keys, ${phaseOptions.callers} callers per key, ` +
+        `lock ttl ${phaseOptions.lockTtl ?? STRESS_DEFAULTS.lockTtl} ms, deadline ${phaseOptions.deadlineMs} ms`,
+    );
+    const result = await runStress({
+      ...phaseOptions,
+      ...(server && { endpoint: server.endpoint }),
+    });
+    const failed = report(phase, result);
+    if (failed.length > 0) {
+      failures += 1;
+      console.error(`stress: ${phase} FAILED (seed ${result.seed}): ${failed.join('; ')}`);
+    } else {
+      console.log(`stress: ${phase} OK (seed ${result.seed})\n`);
+    }
+  }
 } catch (error) {
+  failures += 1;
   console.error(`stress: FAILED: ${error instanceof Error ? error.message : String(error)}`);
-  process.exitCode = 1;
 } finally {
   await server?.kill();
 }
-if (result === undefined) process.exit(1);
-
-const rows = [
-  ['backend', backend],
-  ['seed', result.seed],
-  ['processes', result.processes],
-  ['keys', result.keys],
-  ['callers per key', result.callers],
-  ['total calls', result.calls],
-  ['executions (exec# items)', result.executions],
-  ['handler runs', result.handlerRuns],
-  ['idempotency records', result.records],
-  ['duplicate executions', result.duplicates],
-  ['mismatched keys', result.mismatches],
-  ['failed callers', result.errors],
-  ['  of which CONFLICT', result.conflicts],
-  ['lock waits (lost claim)', result.waits],
-  ['  on another process', result.crossProcessWaits],
-  ['keys with a lock wait', result.contendedKeys],
-  ['replays without a wait', result.replays],
-  ['DynamoDB requests', result.requests],
-  ['requests per second', Math.round(result.requests / result.runSeconds)],
-  [
-    'CPU s: server / workers',
-    `${result.serverCpuSeconds?.toFixed(1) ?? 'n/a'} / ${result.workerCpuSeconds.toFixed(1)}`,
-  ],
-  ['run seconds (after go)', result.runSeconds.toFixed(2)],
-  ['elapsed seconds', result.elapsedSeconds.toFixed(2)],
-];
-const width = Math.max(...rows.map(([label]) => label.length));
-for (const [label, value] of rows) console.log(`${label.padEnd(width)}  ${value}`);
-
-const failed = violations(result);
-for (const sample of result.samples) console.error(`  ${sample}`);
-if (failed.length > 0) {
-  console.error(`stress: FAILED (seed ${result.seed}): ${failed.join('; ')}`);
-  process.exit(1);
-}
-console.log(`stress: OK (seed ${result.seed})`);
+process.exit(failures === 0 ? 0 : 1);

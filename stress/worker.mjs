@@ -3,6 +3,7 @@
 // the same time, so the duplicate callers of a key race across processes, not only within one.
 
 import { randomUUID } from 'node:crypto';
+import { subscribe } from 'node:diagnostics_channel';
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { countedClient } from '../bench/lib/clients.mjs';
 import { executeLikeCore } from '../test/support/coreReference.mjs';
@@ -26,8 +27,17 @@ function describeError(error) {
   return `${name}/${code}: ${String(error?.message ?? error).slice(0, 200)}`;
 }
 
+// Lease renewals and losses this process saw, for the run's figures.
+const lease = { renewals: 0, lost: 0 };
+
 async function setUp(config) {
-  const { ElectroDynamoAdapter } = await loadBuiltPackage();
+  const { ElectroDynamoAdapter, IDEMPOTENCY_CHANNELS } = await loadBuiltPackage();
+  subscribe(IDEMPOTENCY_CHANNELS.leaseRenewed, () => {
+    lease.renewals += 1;
+  });
+  subscribe(IDEMPOTENCY_CHANNELS.leaseLost, () => {
+    lease.lost += 1;
+  });
   const { client, counter } = countedClient(config.endpoint);
   const adapter = new ElectroDynamoAdapter({ client, table: config.table, prefix: 'idem' });
   // The first request loads the SDK's lazy modules and opens a connection; doing it before
@@ -39,11 +49,12 @@ async function setUp(config) {
 async function run(config, { client, adapter, counter }) {
   const requestsBefore = counter.requests;
   const cpuBefore = process.cpuUsage();
-  const durations = handlerDurations(config.seed, config.keys, config.handlerMaxMs);
+  const durations = handlerDurations(config.seed, config.keys, config.handlerMaxMs, config.slow);
   const jitter = seededRandom((config.seed ^ Math.imul(config.workerIndex + 1, 0x9e3779b1)) >>> 0);
   const outcomes = [];
   const duplicates = [];
   let handlerRuns = 0;
+  let handlerMs = 0;
 
   async function recordExecution(key) {
     const execId = randomUUID();
@@ -88,7 +99,9 @@ async function run(config, { client, adapter, counter }) {
     const handler = async () => {
       executed = true;
       const execId = await recordExecution(key);
+      const started = performance.now();
       await sleep(durations[keyIndex]);
+      handlerMs += performance.now() - started;
       return { key, execId, pid: process.pid };
     };
     if (delayMs > 0) await sleep(delayMs);
@@ -122,6 +135,9 @@ async function run(config, { client, adapter, counter }) {
     outcomes,
     duplicates,
     handlerRuns,
+    handlerMs,
+    renewals: lease.renewals,
+    leasesLost: lease.lost,
     requests: counter.requests - requestsBefore,
     cpuMs: cpuMs(process.cpuUsage(cpuBefore)),
   };

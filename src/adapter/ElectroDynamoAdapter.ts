@@ -3,7 +3,9 @@ import type { LockEntity } from '../entities/createLockEntity.js';
 import type { RecordEntity } from '../entities/createRecordEntity.js';
 import { adoptCoreError } from '../errors/adoptCoreError.js';
 import { createError } from '../errors/createError.js';
+import { IdempotencyError } from '../errors/IdempotencyError.js';
 import { IdempotencyErrorCode } from '../errors/IdempotencyErrorCode.js';
+import { publish } from '../events/channels.js';
 import {
   type ElectroDynamoAdapterOptions,
   type ResolvedOptions,
@@ -13,17 +15,21 @@ import { describeKey } from '../tableFields.js';
 import type { IdempotencyRecord, StorageAdapter } from '../types.js';
 import { createEntities } from './createEntities.js';
 import { createKeyRead, type KeyItem } from './entityRequests.js';
+import { KeyStates } from './KeyStates.js';
+import { LeaseRenewal } from './LeaseRenewal.js';
 import { LockStore } from './LockStore.js';
-import { OwnedLocks } from './OwnedLocks.js';
 import { RecordCache } from './RecordCache.js';
 import { RecordStore } from './RecordStore.js';
 import { decodeRecord, encodeRecord } from './recordCodec.js';
 import { asAdapterError, type Operation } from './storageError.js';
 import { isLive } from './time.js';
 import { requireKey, requirePositive } from './validateInput.js';
-import { WaitReceipts } from './WaitReceipts.js';
 
 const LOCK_TIMEOUT_MESSAGE = 'Lock wait timeout exceeded';
+
+/** How many times the SDK sent the failed request; 0 when it never left the process. */
+const sentAttempts = (error: unknown): number =>
+  (error as { $metadata?: { attempts?: number } } | undefined)?.$metadata?.attempts ?? 0;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -42,8 +48,9 @@ export class ElectroDynamoAdapter implements StorageAdapter {
   private readonly keyPrefixBytes: number;
   private readonly records: RecordStore;
   private readonly locks: LockStore;
-  private readonly ownedLocks = new OwnedLocks();
-  private readonly waitReceipts = new WaitReceipts();
+  /** Per cache key: the lock this instance holds and the record its last lock wait saw. */
+  private readonly keys = new KeyStates();
+  private readonly renewal: LeaseRenewal | undefined;
   private readonly readKey: (key: string) => Promise<KeyItem>;
   private readonly cache: RecordCache | undefined;
 
@@ -56,8 +63,17 @@ export class ElectroDynamoAdapter implements StorageAdapter {
     this.records = new RecordStore(this.entities.record, lowLevelClient, table);
     this.locks = new LockStore(this.entities.lock, lowLevelClient, table);
     this.readKey = createKeyRead(this.entities.record, this.entities.lock, lowLevelClient, table);
-    const { localCache } = this.options;
+    const { localCache, lockRenewal } = this.options;
     this.cache = localCache === undefined ? undefined : new RecordCache(localCache.maxEntries);
+    this.renewal =
+      lockRenewal === undefined
+        ? undefined
+        : new LeaseRenewal(this.locks, this.keys, {
+            table,
+            maxHoldMs: lockRenewal.maxHoldMs,
+            onStorageError: (key, error, startedAt) =>
+              this.reportStorageError('renewLock', key, error, startedAt),
+          });
   }
 
   /** The client is connectionless: nothing to prepare. */
@@ -67,11 +83,12 @@ export class ElectroDynamoAdapter implements StorageAdapter {
   async disconnect(): Promise<void> {}
 
   async get(key: string): Promise<IdempotencyRecord | null> {
+    const startedAt = Date.now();
     try {
       requireKey('get', key, this.keyPrefixBytes);
-      const now = Date.now();
-      if (this.ownedLocks.consumeClaimReceipt(key, now)) return null;
-      const seen = this.waitReceipts.take(key, now);
+      const now = startedAt;
+      if (this.keys.consumeClaimReceipt(key, now)) return null;
+      const seen = this.keys.takeReceipt(key, now);
       if (seen !== undefined) {
         const item = await this.records.live(seen, now);
         if (item !== null) return decodeRecord(item);
@@ -85,31 +102,33 @@ export class ElectroDynamoAdapter implements StorageAdapter {
       if (stamp !== undefined) this.cache?.fill(key, item, stamp);
       return record;
     } catch (error) {
-      throw await this.failure('get', key, error);
+      throw await this.failure('get', key, error, startedAt);
     }
   }
 
   async set(key: string, record: IdempotencyRecord): Promise<void> {
+    const startedAt = Date.now();
     try {
       requireKey('set', key, this.keyPrefixBytes);
       // Encoding first means a record that cannot be stored writes nothing.
       const item = encodeRecord(key, record);
       const stamp = this.cache?.beginWrite(key);
-      this.waitReceipts.forget(key);
+      this.keys.forgetReceipt(key);
       await this.records.put(item);
-      // The record replaced the lock item: nothing is left to release.
-      this.ownedLocks.forget(key);
+      // The record replaced the lock item: nothing is left to release or renew.
+      this.keys.forgetLock(key);
       if (stamp !== undefined) this.cache?.fill(key, item, stamp);
     } catch (error) {
-      throw await this.failure('set', key, error);
+      throw await this.failure('set', key, error, startedAt);
     }
   }
 
   async delete(key: string): Promise<void> {
+    const startedAt = Date.now();
     try {
       requireKey('delete', key, this.keyPrefixBytes);
       this.cache?.beginWrite(key);
-      this.waitReceipts.forget(key);
+      this.keys.forgetReceipt(key);
       try {
         await this.records.remove(key);
       } finally {
@@ -117,57 +136,62 @@ export class ElectroDynamoAdapter implements StorageAdapter {
         this.cache?.beginWrite(key);
       }
     } catch (error) {
-      throw await this.failure('delete', key, error);
+      throw await this.failure('delete', key, error, startedAt);
     }
   }
 
   async acquireLock(key: string, ttlMs: number): Promise<boolean> {
+    const startedAt = Date.now();
     try {
       requireKey('acquireLock', key, this.keyPrefixBytes);
       requirePositive('acquireLock', 'ttlMs', ttlMs);
       const token = randomUUID();
-      const now = Date.now();
-      const validUntil = now + ttlMs;
-      const acquired = await this.locks.claim(key, token, validUntil, now);
-      if (acquired) this.ownedLocks.take(key, token, validUntil, now);
+      const now = startedAt;
+      const acquired = await this.locks.claim(key, token, now + ttlMs, now);
+      if (acquired) {
+        const lock = this.keys.takeLock(key, token, ttlMs, now);
+        this.renewal?.start(key, lock);
+      }
       return acquired;
     } catch (error) {
-      throw await this.failure('acquireLock', key, error);
+      throw await this.failure('acquireLock', key, error, startedAt);
     }
   }
 
   async releaseLock(key: string): Promise<void> {
+    const startedAt = Date.now();
     try {
       requireKey('releaseLock', key, this.keyPrefixBytes);
-      // Nothing to send when the lock is not ours, was replaced by our record, or another
-      // acquisition on this instance still holds it.
-      const lock = this.ownedLocks.release(key);
-      if (lock === undefined) return;
+      // Nothing to send when the lock is not ours, was replaced by our record, another
+      // acquisition on this instance still holds it, or a renewal found it someone else's.
+      const lock = this.keys.releaseLock(key);
+      if (lock === undefined || lock.lost) return;
       try {
         await this.locks.release(key, lock.token);
       } catch (error) {
         // STORAGE_ERROR is recoverable: a second releaseLock must still know the token. (Like
         // any release, the retry ends this instance's latest acquisition of the key, so it
         // belongs before the instance acquires the key again.)
-        this.ownedLocks.reinstate(key, lock);
+        this.keys.reinstate(key, lock);
         throw error;
       }
     } catch (error) {
-      throw await this.failure('releaseLock', key, error);
+      throw await this.failure('releaseLock', key, error, startedAt);
     }
   }
 
   async waitForLock(key: string, timeoutMs: number, pollIntervalMs: number): Promise<void> {
+    const startedAt = Date.now();
     try {
       requireKey('waitForLock', key, this.keyPrefixBytes);
       requirePositive('waitForLock', 'timeoutMs', timeoutMs);
       requirePositive('waitForLock', 'pollIntervalMs', pollIntervalMs);
-      const deadline = Date.now() + timeoutMs;
+      const deadline = startedAt + timeoutMs;
       for (;;) {
         const { lock, record } = await this.readKey(key);
         const now = Date.now();
         if (lock === null || !isLive(lock.validUntil, now)) {
-          if (record !== null) this.waitReceipts.keep(key, record, now);
+          if (record !== null) this.keys.keepReceipt(key, record, now);
           return;
         }
         const remaining = deadline - now;
@@ -179,7 +203,7 @@ export class ElectroDynamoAdapter implements StorageAdapter {
         await sleep(Math.min(pollIntervalMs, remaining));
       }
     } catch (error) {
-      throw await this.failure('waitForLock', key, error);
+      throw await this.failure('waitForLock', key, error, startedAt);
     }
   }
 
@@ -187,10 +211,39 @@ export class ElectroDynamoAdapter implements StorageAdapter {
    * Every method's failure leaves through here: a STORAGE_ERROR unless it is already ours, and
    * the installed core's `IdempotencyError` class where there is one.
    */
-  private failure(operation: Operation, key: unknown, error: unknown): Promise<unknown> {
+  private failure(
+    operation: Operation,
+    key: unknown,
+    error: unknown,
+    startedAt: number,
+  ): Promise<unknown> {
     const { table, pkField, skField } = this.options;
-    return adoptCoreError(
-      asAdapterError(operation, table, key, error, describeKey(pkField, skField)),
+    const adapterError = asAdapterError(
+      operation,
+      table,
+      key,
+      error,
+      describeKey(pkField, skField),
     );
+    if (adapterError.code === IdempotencyErrorCode.STORAGE_ERROR) {
+      this.reportStorageError(operation, key, adapterError, startedAt);
+    }
+    return adoptCoreError(adapterError);
+  }
+
+  private reportStorageError(
+    operation: Operation | 'renewLock',
+    key: unknown,
+    error: unknown,
+    startedAt: number,
+  ): void {
+    publish('storageError', () => ({
+      table: this.options.table,
+      key: String(key),
+      operation,
+      attempts: sentAttempts(error instanceof IdempotencyError ? error.cause : error),
+      durationMs: Date.now() - startedAt,
+      error: error instanceof Error ? error : new Error(String(error)),
+    }));
   }
 }

@@ -1,29 +1,34 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { EntityItem } from 'electrodb';
 import type { LockEntity } from '../entities/createLockEntity.js';
+import { hasSubscribers, type LeaseLostReason, publish } from '../events/channels.js';
 import {
   attemptsOf,
-  createConsistentGet,
+  createItemRead,
   isConditionalCheckFailed,
   itemOfFailedCondition,
+  parseAs,
   sendConditionalDelete,
   sendPut,
 } from './entityRequests.js';
 import { toEpochSeconds } from './time.js';
 
+/** What a renewal found in place of our lock when its condition failed. */
+export type RenewalLoss = Exclude<LeaseLostReason, 'lapsed'>;
+
 /**
- * How a lock is taken, released and inspected: single requests on the one item per cache
- * key, which holds either a lock or a record.
+ * How a lock is taken, renewed and released: single conditional requests on the one item per
+ * cache key, which holds either a lock or a record. Every write after the claim is conditioned
+ * on the owner token, so a holder whose lease lapsed never touches its successor's lock.
  */
 export class LockStore {
-  private readonly read: (cacheKey: string) => Promise<EntityItem<LockEntity> | null>;
+  private readonly read: (cacheKey: string) => Promise<Record<string, unknown> | undefined>;
 
   constructor(
     private readonly locks: LockEntity,
     private readonly client: DynamoDBClient,
-    table: string,
+    private readonly table: string,
   ) {
-    this.read = createConsistentGet(locks, client, table);
+    this.read = createItemRead(locks, client, table);
   }
 
   /**
@@ -39,21 +44,57 @@ export class LockStore {
           `${notExists(itemValidUntil)} OR ${lt(itemValidUntil, now)}`,
       )
       .params();
+    // The replaced item only matters to someone watching takeovers: ask for it only then.
+    const watchTakeovers = hasSubscribers('lockTakeover');
     try {
       // The item that beat the claim comes back with the rejection, so a retried claim can
       // tell its own lock from another's without a read (measured on DynamoDB Local: a claim
       // lost to a lock costs the same with or without it).
-      await sendPut(this.client, params, { ReturnValuesOnConditionCheckFailure: 'ALL_OLD' });
+      const replaced = await sendPut(this.client, params, {
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        ...(watchTakeovers && { ReturnValues: 'ALL_OLD' }),
+      });
+      if (replaced !== undefined) this.reportTakeover(key, replaced, now);
       return true;
     } catch (error) {
       if (!isConditionalCheckFailed(error)) throw error;
       // Rejected on the first attempt: someone else holds the key, no doubt about it. After an
       // SDK retry the rejection may be against our own claim, committed by an attempt whose
       // answer was lost: the owner token on the item tells.
-      if (attemptsOf(error) <= 1) return false;
-      const seen = itemOfFailedCondition(this.locks, error);
-      const holder = seen === undefined ? await this.read(key) : seen;
-      return holder?.owner === token;
+      const attempts = attemptsOf(error);
+      if (attempts <= 1) return false;
+      const holder = itemOfFailedCondition(error) ?? (await this.read(key));
+      const acquired = holder !== undefined && parseAs(this.locks, holder)?.owner === token;
+      publish('ambiguousWriteResolved', () => ({
+        table: this.table,
+        key,
+        operation: 'acquireLock',
+        attempts,
+        outcome: acquired ? 'acquired' : 'not-acquired',
+      }));
+      return acquired;
+    }
+  }
+
+  /**
+   * Extends our lease to `validUntil`, conditioned on the lock still carrying `token`. A retry
+   * of a renewal that committed meets its own token and succeeds again, so a lost answer needs
+   * no resolving. Returns what holds the key instead when the lock is no longer ours.
+   */
+  async renew(key: string, token: string, validUntil: number): Promise<'renewed' | RenewalLoss> {
+    const params = this.locks
+      .put({ cacheKey: key, owner: token, validUntil, expiresAt: toEpochSeconds(validUntil) })
+      .where(({ owner }, { eq }) => eq(owner, token))
+      .params();
+    try {
+      await sendPut(this.client, params, { ReturnValuesOnConditionCheckFailure: 'ALL_OLD' });
+      return 'renewed';
+    } catch (error) {
+      if (!isConditionalCheckFailed(error)) throw error;
+      // No item comes back when the key is empty, nor ever from dynalite: read to tell.
+      const holder = itemOfFailedCondition(error) ?? (await this.read(key));
+      if (holder === undefined) return 'removed';
+      return parseAs(this.locks, holder) !== null ? 'taken-over' : 'replaced-by-record';
     }
   }
 
@@ -66,6 +107,23 @@ export class LockStore {
       .delete({ cacheKey: key })
       .where(({ owner }, { eq }) => eq(owner, token))
       .params();
-    await sendConditionalDelete(this.client, params);
+    const result = await sendConditionalDelete(this.client, params);
+    if (!result.deleted && result.attempts > 1) {
+      // The first attempt most likely removed it; whatever holds the key now is not ours.
+      publish('ambiguousWriteResolved', () => ({
+        table: this.table,
+        key,
+        operation: 'releaseLock',
+        attempts: result.attempts,
+        outcome: 'already-released',
+      }));
+    }
+  }
+
+  private reportTakeover(key: string, replaced: Record<string, unknown>, now: number): void {
+    // An expired record is no one's lease; only a lapsed lock was taken over.
+    const lapsed = parseAs(this.locks, replaced);
+    if (lapsed === null) return;
+    publish('lockTakeover', () => ({ table: this.table, key, lapsedMs: now - lapsed.validUntil }));
   }
 }

@@ -3,6 +3,7 @@ import type { EntityItem } from 'electrodb';
 import type { RecordEntity } from '../entities/createRecordEntity.js';
 import { createError } from '../errors/createError.js';
 import { IdempotencyErrorCode } from '../errors/IdempotencyErrorCode.js';
+import { publish } from '../events/channels.js';
 import { createConsistentGet, sendConditionalDelete, toPutInput } from './entityRequests.js';
 import { itemBytes, MAX_ITEM_BYTES } from './itemSize.js';
 import type { StoredRecord } from './recordCodec.js';
@@ -16,7 +17,7 @@ export class RecordStore {
   constructor(
     private readonly records: RecordEntity,
     private readonly client: DynamoDBClient,
-    table: string,
+    private readonly table: string,
   ) {
     this.read = createConsistentGet(records, client, table);
   }
@@ -71,6 +72,12 @@ export class RecordStore {
           },
         );
       }
+      publish('responseCompressed', () => ({
+        table: this.table,
+        key: item.cacheKey,
+        bytes,
+        compressedBytes,
+      }));
     }
     await this.client.send(new PutItemCommand(input));
   }

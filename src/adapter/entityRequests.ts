@@ -51,7 +51,7 @@ export function attemptsOf(error: unknown): number {
 }
 
 /** A strongly consistent read of the item under a cache key, unmarshalled, whoever wrote it. */
-function createItemRead(
+export function createItemRead(
   entity: CacheKeyEntity,
   client: DynamoDBClient,
   table: string,
@@ -70,7 +70,7 @@ function createItemRead(
 }
 
 /** The item as `entity`'s attributes, or null when another entity wrote it. */
-function parseAs<E extends CacheKeyEntity>(
+export function parseAs<E extends CacheKeyEntity>(
   entity: E,
   item: Record<string, unknown>,
 ): EntityItem<E> | null {
@@ -130,33 +130,38 @@ export function createKeyRead(
   };
 }
 
-/** Sends a put ElectroDB built; a failed condition throws ConditionalCheckFailedException. */
+/**
+ * Sends a put ElectroDB built; a failed condition throws ConditionalCheckFailedException.
+ * Resolves to the item it replaced when asked for with `ReturnValues: 'ALL_OLD'`.
+ */
 export async function sendPut(
   client: DynamoDBClient,
   params: object,
-  extra: Pick<PutItemCommandInput, 'ReturnValuesOnConditionCheckFailure'> = {},
-): Promise<void> {
-  await client.send(new PutItemCommand({ ...toPutInput(params), ...extra }));
+  extra: Pick<PutItemCommandInput, 'ReturnValues' | 'ReturnValuesOnConditionCheckFailure'> = {},
+): Promise<Record<string, unknown> | undefined> {
+  const { Attributes } = await client.send(new PutItemCommand({ ...toPutInput(params), ...extra }));
+  return Attributes === undefined ? undefined : unmarshall(Attributes);
 }
 
 /**
- * The item a failed condition was checked against, as `entity`'s attributes: DynamoDB and
- * DynamoDB Local return it with `ReturnValuesOnConditionCheckFailure: 'ALL_OLD'`, dynalite
- * does not (undefined then: ask the table). Null when another entity wrote it.
+ * The item a failed condition was checked against, unmarshalled: DynamoDB and DynamoDB Local
+ * return it with `ReturnValuesOnConditionCheckFailure: 'ALL_OLD'`, dynalite does not. Undefined
+ * also when there was no item.
  */
-export function itemOfFailedCondition<E extends CacheKeyEntity>(
-  entity: E,
-  error: unknown,
-): EntityItem<E> | null | undefined {
+export function itemOfFailedCondition(error: unknown): Record<string, unknown> | undefined {
   const item = (error as { Item?: Record<string, AttributeValue> }).Item;
-  return item === undefined ? undefined : parseAs(entity, unmarshall(item));
+  return item === undefined ? undefined : unmarshall(item);
 }
 
-/** Sends a conditional delete ElectroDB built; false when the condition did not hold. */
+/**
+ * Sends a conditional delete ElectroDB built. When the condition did not hold, says after how
+ * many attempts: a rejection after an SDK retry may be against the delete's own earlier,
+ * committed attempt.
+ */
 export async function sendConditionalDelete(
   client: DynamoDBClient,
   params: object,
-): Promise<boolean> {
+): Promise<{ deleted: true } | { deleted: false; attempts: number }> {
   const { Key = {}, ExpressionAttributeValues, ...rest } = params as PlainParams;
   try {
     await client.send(
@@ -167,9 +172,9 @@ export async function sendConditionalDelete(
         ExpressionAttributeValues: marshallValues(ExpressionAttributeValues),
       }),
     );
-    return true;
+    return { deleted: true };
   } catch (error) {
-    if (isConditionalCheckFailed(error)) return false;
+    if (isConditionalCheckFailed(error)) return { deleted: false, attempts: attemptsOf(error) };
     throw error;
   }
 }

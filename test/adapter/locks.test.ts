@@ -14,6 +14,12 @@ async function lockItem(key: string) {
   return (await env.scan()).find((i) => i.pk === `idem#${key}`);
 }
 
+/**
+ * A holder that has died or stalls renews nothing: its lease lapses as with renewal off. (A
+ * live holder's lease is renewed; see leaseRenewal.test.ts.)
+ */
+const deadHolder = () => env.adapter({ lockRenewal: false });
+
 describe('ElectroDynamoAdapter.acquireLock', () => {
   it('grants the first caller and refuses a second while the lock is live', async () => {
     // Act
@@ -45,7 +51,7 @@ describe('ElectroDynamoAdapter.acquireLock', () => {
 
   it('lets another caller take over a lock whose ttl has passed', async () => {
     // Prepare
-    expect(await env.adapter().acquireLock('takeover', 100)).toBe(true);
+    expect(await deadHolder().acquireLock('takeover', 100)).toBe(true);
     await sleep(150);
 
     // Act
@@ -96,7 +102,7 @@ describe('ElectroDynamoAdapter.releaseLock', () => {
 
   it('a stale holder releasing after a takeover leaves the new owner lock in place', async () => {
     // Prepare
-    const stale = env.adapter();
+    const stale = deadHolder();
     const fresh = env.adapter();
     await stale.acquireLock('stale-release', 100);
     await sleep(150);
@@ -177,7 +183,7 @@ describe('ElectroDynamoAdapter.waitForLock', () => {
 
   it('resolves when the lock lapses without a release', async () => {
     // Prepare
-    await env.adapter().acquireLock('wait-lapse', 200);
+    await deadHolder().acquireLock('wait-lapse', 200);
 
     // Act / Assess
     await expect(env.adapter().waitForLock('wait-lapse', 5_000, 20)).resolves.toBeUndefined();
@@ -213,7 +219,7 @@ describe('ElectroDynamoAdapter.waitForLock', () => {
 describe('ElectroDynamoAdapter on one instance holding a key twice', () => {
   it('the lapsed acquisition releasing first leaves the takeover lock in place', async () => {
     // Prepare
-    const instance = env.adapter();
+    const instance = deadHolder();
     expect(await instance.acquireLock('same-instance', 100)).toBe(true);
     await sleep(150);
     expect(await instance.acquireLock('same-instance', 60_000)).toBe(true);

@@ -32,6 +32,10 @@ describe('ElectroDynamoAdapter options', () => {
     [{ ttlField: 'owner' }, /"ttlField" \("owner"\) clashes/],
     [{ client: {} as never }, /"client" must be a DynamoDBClient or DynamoDBDocumentClient/],
     [{ pkfield: 'PK' } as never, /unknown option "pkfield"/],
+    [{ lockRenewal: true } as never, /"lockRenewal" must be false or \{ maxHoldMs\?: number \}/],
+    [{ lockRenewal: { maxHoldMs: 0 } }, /"lockRenewal.maxHoldMs" must be a positive number/],
+    [{ lockRenewal: { maxHoldMs: Number.NaN } }, /"lockRenewal.maxHoldMs" must be a positive/],
+    [{ lockRenewal: { maxHold: 1 } } as never, /unknown option "lockRenewal.maxHold"/],
   ])('rejects %j with INVALID_CONFIG naming the problem', (options, message) => {
     // Act
     const error = constructionError(options);

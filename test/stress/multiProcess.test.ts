@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { runStress, violations } from '../../stress/harness.mjs';
+import { runStress, SLOW_PHASE, violations } from '../../stress/harness.mjs';
 import { backend, startBackend } from '../support/backend.js';
 
 describe('ElectroDynamoAdapter across processes', () => {
@@ -25,4 +25,27 @@ describe('ElectroDynamoAdapter across processes', () => {
     expect(result.crossProcessWaits, context).toBeGreaterThan(0);
     expect(violations(result)).toEqual([]);
   }, 40_000);
+});
+
+describe('ElectroDynamoAdapter across processes with handlers slower than the lock ttl', () => {
+  it('4 processes, a fifth of 60 keys at 2–3 lock lifetimes: each key still runs once', async () => {
+    // Prepare
+    const options = { ...SLOW_PHASE, processes: 4, keys: 60, callers: 8, deadlineMs: 35_000 };
+    const shared = backend === 'dynalite' ? {} : { endpoint: (await startBackend()).endpoint };
+
+    // Act
+    const result = await runStress({ ...options, ...shared });
+
+    // Assess
+    const context = `seed ${result.seed}; ${result.samples.join('; ')}`;
+    expect(result.executions, context).toBe(60);
+    expect(result.handlerRuns, context).toBe(60);
+    expect(result.duplicates, context).toBe(0);
+    expect(result.mismatches, context).toBe(0);
+    expect(result.errors, context).toBe(0);
+    expect(result.leasesLost, context).toBe(0);
+    // The slow handlers outlived their first lease: without renewals nothing was tested.
+    expect(result.renewals, context).toBeGreaterThan(0);
+    expect(violations(result)).toEqual([]);
+  }, 50_000);
 });

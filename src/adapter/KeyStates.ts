@@ -1,0 +1,214 @@
+import type { EntityItem } from 'electrodb';
+import type { RecordEntity } from '../entities/createRecordEntity.js';
+
+/** How long after the poll that saw it a record may answer the `get` that follows. */
+const RECEIPT_MS = 1_000;
+
+/** A lock this instance holds (or, with `holders` 0, failed to release and may retry). */
+export interface HeldLock {
+  /** Token of the latest acquisition: the one the lock item carries while it is ours. */
+  token: string;
+  /** The lease length the latest acquisition was taken with; each renewal extends it by this much. */
+  ttlMs: number;
+  /** End of the lease as last written, epoch ms. */
+  validUntil: number;
+  /** When the latest acquisition claimed the key, epoch ms: the hold cap counts from here. */
+  acquiredAt: number;
+  /** Acquisitions on this instance not yet released, so an older one cannot free a newer; 0
+   * when only a failed release is remembered, for a retry. */
+  holders: number;
+  /** Set by a fresh claim, cleared by the first `get` after it (the core's double check). */
+  claimReceipt: boolean;
+  /** The pending renewal, while one is scheduled. */
+  renewal: NodeJS.Timeout | undefined;
+  /** A renewal request is in flight. */
+  renewing: boolean;
+  /** Renewals written for the latest acquisition. */
+  renewals: number;
+  /** A renewal found the key no longer ours: releasing needs no request. */
+  lost: boolean;
+}
+
+/** The record a `waitForLock` poll found in place of the lock. */
+interface WaitReceipt {
+  readonly item: EntityItem<RecordEntity>;
+  readonly seenAt: number;
+}
+
+interface KeyState {
+  lock: HeldLock | undefined;
+  receipt: WaitReceipt | undefined;
+}
+
+/**
+ * Everything this adapter instance remembers per cache key, in one place: the lock it holds
+ * (owner token, acquisitions outstanding, the claim's proof that no record existed, the
+ * renewal timer) and the record its last lock wait saw. An entry leaves as soon as neither is
+ * left; entries a caller abandoned (a lock never released, a receipt never collected) are
+ * swept once lapsed, whenever the map has doubled, so the cost stays amortised O(1).
+ */
+export class KeyStates {
+  private readonly byKey = new Map<string, KeyState>();
+  private sweepAtSize = 64;
+
+  lock(key: string): HeldLock | undefined {
+    return this.byKey.get(key)?.lock;
+  }
+
+  /**
+   * Records a successful claim. Returns the held lock; when an acquisition on this instance
+   * is still outstanding (a takeover of our own lapsed lock), it is the same lock, now carrying
+   * the new token.
+   */
+  takeLock(key: string, token: string, ttlMs: number, now: number): HeldLock {
+    const state = this.entry(key);
+    const held = state.lock;
+    const validUntil = now + ttlMs;
+    if (held !== undefined && held.holders > 0) {
+      Object.assign(held, {
+        token,
+        ttlMs,
+        validUntil,
+        acquiredAt: now,
+        claimReceipt: true,
+        holders: held.holders + 1,
+        renewals: 0,
+        lost: false,
+      });
+      return held;
+    }
+    if (held !== undefined) clearTimeout(held.renewal);
+    // holders 0: only a failed release was remembered; this claim replaced that lock item.
+    state.lock = {
+      token,
+      ttlMs,
+      validUntil,
+      acquiredAt: now,
+      holders: 1,
+      claimReceipt: true,
+      renewal: undefined,
+      renewing: false,
+      renewals: 0,
+      lost: false,
+    };
+    if (this.byKey.size >= this.sweepAtSize) this.sweep(now);
+    return state.lock;
+  }
+
+  /**
+   * True once after a claim that is still valid: the claim's condition already proved that no
+   * live record existed, so the core's double-check read can be answered without a request.
+   */
+  consumeClaimReceipt(key: string, now: number): boolean {
+    const lock = this.byKey.get(key)?.lock;
+    // The proof dates from the claim: renewals extend the lease, not the proof's lifetime.
+    if (lock === undefined || !lock.claimReceipt || now > lock.acquiredAt + lock.ttlMs) {
+      return false;
+    }
+    lock.claimReceipt = false;
+    return true;
+  }
+
+  /**
+   * Ends one acquisition. Returns the lock to release the item with (its token) when it was
+   * the last one outstanding, undefined when none is held or others on this instance still are.
+   * Renewal stops with the last one.
+   */
+  releaseLock(key: string): Readonly<HeldLock> | undefined {
+    const state = this.byKey.get(key);
+    const lock = state?.lock;
+    if (state === undefined || lock === undefined) return undefined;
+    if (lock.holders > 1) {
+      lock.holders -= 1;
+      return undefined;
+    }
+    clearTimeout(lock.renewal);
+    state.lock = undefined;
+    this.dropIfEmpty(key, state);
+    return lock;
+  }
+
+  /**
+   * Remembers a lock whose release request failed, so that releasing again retries it. It
+   * counts as no outstanding acquisition and is not renewed: a newer claim of the key on this
+   * instance replaces it.
+   */
+  reinstate(key: string, lock: Readonly<HeldLock>): void {
+    const state = this.entry(key);
+    if (state.lock === undefined) {
+      state.lock = {
+        ...lock,
+        holders: 0,
+        claimReceipt: false,
+        renewal: undefined,
+        renewing: false,
+      };
+    }
+  }
+
+  /** The lock item is gone (replaced by our record): nothing is left to release or renew. */
+  forgetLock(key: string): void {
+    const state = this.byKey.get(key);
+    if (state?.lock === undefined) return;
+    clearTimeout(state.lock.renewal);
+    state.lock = undefined;
+    this.dropIfEmpty(key, state);
+  }
+
+  keepReceipt(key: string, item: EntityItem<RecordEntity>, now: number): void {
+    this.entry(key).receipt = { item, seenAt: now };
+    if (this.byKey.size >= this.sweepAtSize) this.sweep(now);
+  }
+
+  /** The record seen by the wait that just returned, once, while the receipt is fresh. */
+  takeReceipt(key: string, now: number): EntityItem<RecordEntity> | undefined {
+    const state = this.byKey.get(key);
+    const receipt = state?.receipt;
+    if (state === undefined || receipt === undefined) return undefined;
+    state.receipt = undefined;
+    this.dropIfEmpty(key, state);
+    return now - receipt.seenAt <= RECEIPT_MS ? receipt.item : undefined;
+  }
+
+  forgetReceipt(key: string): void {
+    const state = this.byKey.get(key);
+    if (state?.receipt === undefined) return;
+    state.receipt = undefined;
+    this.dropIfEmpty(key, state);
+  }
+
+  /** Keys with any state: what a leak would grow. */
+  get size(): number {
+    return this.byKey.size;
+  }
+
+  private entry(key: string): KeyState {
+    let state = this.byKey.get(key);
+    if (state === undefined) {
+      state = { lock: undefined, receipt: undefined };
+      this.byKey.set(key, state);
+    }
+    return state;
+  }
+
+  private dropIfEmpty(key: string, state: KeyState): void {
+    if (state.lock === undefined && state.receipt === undefined) this.byKey.delete(key);
+  }
+
+  // A lock still being renewed is alive whatever its validUntil; a lapsed one that is not was
+  // abandoned by a caller that bypasses the core. Receipts are only useful for RECEIPT_MS.
+  private sweep(now: number): void {
+    for (const [key, state] of this.byKey) {
+      const lock = state.lock;
+      const renewed = lock?.renewal !== undefined || lock?.renewing === true;
+      if (lock !== undefined && !renewed && now > lock.validUntil) {
+        state.lock = undefined;
+      }
+      if (state.receipt !== undefined && now - state.receipt.seenAt > RECEIPT_MS) {
+        state.receipt = undefined;
+      }
+      this.dropIfEmpty(key, state);
+    }
+    this.sweepAtSize = Math.max(64, this.byKey.size * 2);
+  }
+}

@@ -1,0 +1,114 @@
+import { type LeaseLostReason, publish } from '../events/channels.js';
+import type { HeldLock, KeyStates } from './KeyStates.js';
+import type { LockStore } from './LockStore.js';
+
+/** Renew when a third of the lease has passed: two more chances before it lapses. */
+const RENEW_AT_FRACTION = 1 / 3;
+/** Pause before retrying a failed renewal, as a fraction of the lease time left. */
+const RETRY_AT_FRACTION = 1 / 4;
+const MIN_RETRY_MS = 10;
+
+export interface LeaseRenewalOptions {
+  readonly table: string;
+  /** Longest an acquisition is kept alive; the lease then lapses as if renewal were off. */
+  readonly maxHoldMs: number;
+  /** Called with a renewal's failure, for the storage-error event. */
+  readonly onStorageError: (key: string, error: unknown, startedAt: number) => void;
+}
+
+/**
+ * Keeps the leases of the locks this instance holds alive while their holder lives: from a
+ * successful claim until `set` replaces the lock, `releaseLock` removes it, a renewal finds the
+ * key no longer ours, or the hold cap. Timers are unref'd, so a process with nothing else to do
+ * exits while holding a lock; its lease then lapses within one lease length of its last renewal.
+ */
+export class LeaseRenewal {
+  constructor(
+    private readonly locks: LockStore,
+    private readonly states: KeyStates,
+    private readonly options: LeaseRenewalOptions,
+  ) {}
+
+  /** Schedules the first renewal of a lock just claimed. */
+  start(key: string, lock: HeldLock): void {
+    this.schedule(key, lock, lock.ttlMs * RENEW_AT_FRACTION);
+  }
+
+  private schedule(key: string, lock: HeldLock, delayMs: number): void {
+    clearTimeout(lock.renewal);
+    lock.renewal = setTimeout(() => void this.renew(key, lock), delayMs);
+    lock.renewal.unref();
+  }
+
+  /** Still the acquisition this renewal was for: not released, replaced or re-claimed since. */
+  private stillHeld(key: string, lock: HeldLock, token: string): boolean {
+    return this.states.lock(key) === lock && lock.token === token && lock.holders > 0;
+  }
+
+  private async renew(key: string, lock: HeldLock): Promise<void> {
+    lock.renewal = undefined;
+    const { token, acquiredAt } = lock;
+    if (!this.stillHeld(key, lock, token)) return;
+    const capAt = acquiredAt + this.options.maxHoldMs;
+    const now = Date.now();
+    const validUntil = Math.min(now + lock.ttlMs, capAt);
+    if (validUntil <= lock.validUntil) {
+      // The lease already reaches the cap: let it lapse there.
+      this.reachCap(key, lock);
+      return;
+    }
+    lock.renewing = true;
+    let outcome: Awaited<ReturnType<LockStore['renew']>>;
+    try {
+      outcome = await this.locks.renew(key, token, validUntil);
+    } catch (error) {
+      this.options.onStorageError(key, error, now);
+      if (!this.stillHeld(key, lock, token)) return;
+      const left = lock.validUntil - Date.now();
+      if (left > 0) {
+        this.schedule(key, lock, Math.max(MIN_RETRY_MS, left * RETRY_AT_FRACTION));
+      } else {
+        // The item may still carry our token (nobody claimed the key): releasing still sends.
+        this.reportLoss(key, lock, 'lapsed');
+      }
+      return;
+    } finally {
+      lock.renewing = false;
+    }
+    if (!this.stillHeld(key, lock, token)) return;
+    if (outcome !== 'renewed') {
+      // Whatever holds the key is not ours: releasing has nothing to delete.
+      lock.lost = true;
+      this.reportLoss(key, lock, outcome);
+      return;
+    }
+    lock.validUntil = validUntil;
+    lock.renewals += 1;
+    publish('leaseRenewed', () => ({
+      table: this.options.table,
+      key,
+      validUntil,
+      renewals: lock.renewals,
+    }));
+    if (validUntil >= capAt) this.reachCap(key, lock);
+    else this.schedule(key, lock, lock.ttlMs * RENEW_AT_FRACTION);
+  }
+
+  private reachCap(key: string, lock: HeldLock): void {
+    publish('holdCapReached', () => ({
+      table: this.options.table,
+      key,
+      maxHoldMs: this.options.maxHoldMs,
+      validUntil: lock.validUntil,
+    }));
+  }
+
+  private reportLoss(key: string, lock: HeldLock, reason: LeaseLostReason): void {
+    publish('leaseLost', () => ({
+      table: this.options.table,
+      key,
+      reason,
+      heldMs: Date.now() - lock.acquiredAt,
+    }));
+  }
+}

@@ -1,0 +1,187 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { sleep, withDeadline } from '../support/async.js';
+import { ACCESS_KEY_ID } from '../support/backend.js';
+import { recordEvents } from '../support/channelEvents.js';
+import { startTestTable, type TestTable } from '../support/testTable.js';
+
+const HOLDER = fileURLToPath(new URL('../support/holderProcess.mjs', import.meta.url));
+
+let env: TestTable;
+beforeAll(async () => {
+  env = await startTestTable();
+});
+afterAll(() => env.close());
+
+interface HolderLine {
+  event: string;
+  at: number;
+  [field: string]: unknown;
+}
+
+interface Holder {
+  readonly child: ChildProcess;
+  readonly lines: HolderLine[];
+  /** Resolves with the first line (past or future) that `matches`. */
+  next(matches: (line: HolderLine) => boolean, timeoutMs?: number): Promise<HolderLine>;
+  readonly exited: Promise<unknown>;
+}
+
+const children: ChildProcess[] = [];
+afterEach(() => {
+  for (const child of children.splice(0)) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+});
+
+function startHolder(options: {
+  key: string;
+  lockTtl: number;
+  handlerMs?: number;
+  mode: 'idle' | 'handler';
+}): Holder {
+  const child = spawn(
+    process.execPath,
+    [
+      HOLDER,
+      JSON.stringify({
+        endpoint: env.endpoint,
+        accessKeyId: ACCESS_KEY_ID,
+        table: env.table,
+        handlerMs: 0,
+        ...options,
+      }),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  children.push(child);
+  const lines: HolderLine[] = [];
+  const waiting: Array<{
+    matches: (line: HolderLine) => boolean;
+    resolve: (line: HolderLine) => void;
+  }> = [];
+  createInterface({ input: child.stdout! }).on('line', (text) => {
+    const line = JSON.parse(text) as HolderLine;
+    lines.push(line);
+    for (const waiter of waiting.filter(({ matches }) => matches(line))) {
+      waiting.splice(waiting.indexOf(waiter), 1);
+      waiter.resolve(line);
+    }
+  });
+  const exited = once(child, 'exit');
+  return {
+    child,
+    lines,
+    exited,
+    next(matches, timeoutMs = 10_000) {
+      const seen = lines.find(matches);
+      if (seen !== undefined) return Promise.resolve(seen);
+      return withDeadline(
+        timeoutMs,
+        'holder line',
+        new Promise<HolderLine>((resolve) => waiting.push({ matches, resolve })),
+      );
+    },
+  };
+}
+
+const event = (name: string) => (line: HolderLine) => line.event === name;
+
+/** Claims `key` from this process as soon as the holder's lease lets it; when that was. */
+async function claimWhenFree(key: string, deadlineMs: number): Promise<number> {
+  const adapter = env.adapter();
+  const deadline = Date.now() + deadlineMs;
+  while (Date.now() < deadline) {
+    if (await adapter.acquireLock(key, 60_000)) return Date.now();
+    await sleep(10);
+  }
+  throw new Error(`${key} still locked after ${deadlineMs} ms`);
+}
+
+describe('ElectroDynamoAdapter lease renewal with real holder processes', () => {
+  it('a process that holds a lock and has nothing else to do exits: renewal keeps nothing alive', async () => {
+    // Prepare / Act: a 60 s lease would be renewed at 20 s, were its timer keeping the process
+    const holder = startHolder({ key: 'idle-holder', lockTtl: 60_000, mode: 'idle' });
+    await holder.next(event('acquired'));
+    const [code] = (await withDeadline(10_000, 'idle holder exit', holder.exited)) as [number];
+
+    // Assess
+    expect(code).toBe(0);
+    expect(holder.lines.map((line) => line.event)).toEqual(['acquired']);
+  });
+
+  it('a holder killed with SIGKILL mid-handler leaves a lock that lapses within lockTtl of its last renewal', async () => {
+    // Prepare
+    const lockTtl = 600;
+    const holder = startHolder({
+      key: 'killed-holder',
+      lockTtl,
+      handlerMs: 30_000,
+      mode: 'handler',
+    });
+    await holder.next((line) => line.event === 'leaseRenewed' && line.renewals === 2);
+
+    // Act
+    holder.child.kill('SIGKILL');
+    await holder.exited;
+    const lastRenewal = holder.lines.filter(event('leaseRenewed')).at(-1);
+    const claimedAt = await claimWhenFree('killed-holder', 5_000);
+
+    // Assess: never before the last lease ended, and within lockTtl of the last renewal
+    const validUntil = Number(lastRenewal?.validUntil);
+    expect(claimedAt).toBeGreaterThanOrEqual(validUntil);
+    expect(claimedAt - Number(lastRenewal?.at)).toBeLessThanOrEqual(lockTtl + 250);
+  });
+
+  it('a holder stopped past its lease is taken over; resumed, its renewal finds another owner and stops, and its late set lands as the last write', async () => {
+    // Prepare
+    const lockTtl = 600;
+    const lost = recordEvents('leaseLost');
+    const holder = startHolder({
+      key: 'stopped-holder',
+      lockTtl,
+      handlerMs: 2_000,
+      mode: 'handler',
+    });
+    await holder.next((line) => line.event === 'leaseRenewed' && line.renewals === 1);
+
+    // Act: stall it past its lease, take the key over, let it go on
+    holder.child.kill('SIGSTOP');
+    const successor = env.adapter();
+    let takenOver = false;
+    const stallDeadline = Date.now() + 5_000;
+    while (!takenOver && Date.now() < stallDeadline) {
+      takenOver = await successor.acquireLock('stopped-holder', lockTtl);
+      if (!takenOver) await sleep(10);
+    }
+    holder.child.kill('SIGCONT');
+    const holderLost = await holder.next(event('leaseLost'));
+    await holder.next(event('released'));
+    const afterLateSet = await env.adapter().get('stopped-holder');
+    await sleep(lockTtl);
+    await successor.set('stopped-holder', {
+      response: { by: 'successor' },
+      createdAt: Date.now(),
+      ttl: 3_600_000,
+    });
+    await successor.releaseLock('stopped-holder');
+    lost.stop();
+
+    // Assess
+    expect(takenOver).toBe(true);
+    expect(holderLost).toMatchObject({ key: 'stopped-holder', reason: 'taken-over' });
+    // No renewal after it found the key taken: its lease stayed lost.
+    expect(
+      holder.lines.filter((line) => line.event === 'leaseRenewed' && line.at > holderLost.at),
+    ).toEqual([]);
+    // Its late set stored its response over the successor's lock (last write wins) ...
+    expect(afterLateSet?.response).toEqual({ by: holder.child.pid });
+    // ... which the successor's next renewal found, so it stopped renewing too ...
+    expect(lost.forKey('stopped-holder')).toMatchObject([{ reason: 'replaced-by-record' }]);
+    // ... and the successor's own set is the record that stays.
+    expect((await env.adapter().get('stopped-holder'))?.response).toEqual({ by: 'successor' });
+  });
+});
