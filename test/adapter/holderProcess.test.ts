@@ -63,7 +63,9 @@ function startHolder(options: {
     matches: (line: HolderLine) => boolean;
     resolve: (line: HolderLine) => void;
   }> = [];
-  createInterface({ input: child.stdout! }).on('line', (text) => {
+  const { stdout } = child;
+  if (stdout === null) throw new Error('the holder process has no stdout pipe');
+  createInterface({ input: stdout }).on('line', (text) => {
     const line = JSON.parse(text) as HolderLine;
     lines.push(line);
     for (const waiter of waiting.filter(({ matches }) => matches(line))) {
