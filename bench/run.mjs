@@ -16,6 +16,7 @@ import { PowertoolsDriver } from './contenders/powertools.mjs';
 import { BACKEND_TITLES, chooseBackend, startBackend } from './lib/backends.mjs';
 import { countedClient } from './lib/clients.mjs';
 import { flowsFor, response } from './lib/flows.mjs';
+import { THROWING } from './lib/heap.mjs';
 import { table, withSection } from './lib/results.mjs';
 import { micros, ratio, summarize } from './lib/stats.mjs';
 
@@ -574,6 +575,13 @@ lines.push(
     }),
   ),
 );
+const throwingHeap = heap.get(THROWING);
+if (throwingHeap !== undefined) {
+  lines.push(
+    '',
+    `${THROWING}: heap growth over ${SIZE.heapFlows} flows ${fmt(throwingHeap.growthKb)} KB (${fmt(throwingHeap.startMb, 1)} → ${fmt(throwingHeap.endMb, 1)} MB).`,
+  );
+}
 lines.push('');
 
 const oursStats = stats.get(ours.name);
@@ -609,6 +617,11 @@ const targets = [
     `heap flat over ${SIZE.heapFlows} flows (growth < 1 MB)`,
     oursHeap === undefined ? 'n/a' : `${fmt(oursHeap.growthKb)} KB`,
     oursHeap !== undefined && oursHeap.growthKb < 1024,
+  ],
+  [
+    `heap flat over ${SIZE.heapFlows} flows whose handler throws (growth < 1 MB)`,
+    throwingHeap === undefined ? 'n/a' : `${fmt(throwingHeap.growthKb)} KB`,
+    throwingHeap !== undefined && throwingHeap.growthKb < 1024,
   ],
 ];
 lines.push('### Targets', '');

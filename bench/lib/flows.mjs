@@ -43,5 +43,10 @@ export function flowsFor(contender) {
     first: (key) => run(key, async () => response(key)),
     replay: (key) => run(key, async () => response(key)),
     contended: (key, handler) => run(key, handler),
+    // A first execution whose handler fails: the core stores the error, rethrows and releases.
+    failing: (key) =>
+      run(key, async () => {
+        throw new Error(`order ${key} failed`);
+      }).catch(() => undefined),
   };
 }

@@ -7,6 +7,9 @@ import { flowsFor } from './flows.mjs';
  * release). The clients answer in memory without the SDK's HTTP stack, so the flows are cheap
  * enough to run 100k times and any state the adapter keeps per key would show as growth.
  */
+/** The heap row of ElectroDynamoAdapter flows whose handler throws. */
+export const THROWING = 'ElectroDynamoAdapter, handler throws';
+
 const answerNothing = { send: async () => ({}), config: { translateConfig: {} } };
 
 function heapMb() {
@@ -37,8 +40,19 @@ export async function measureHeap(flows) {
     ['cacheKey baseline', new CacheKeyBaselineAdapter(answerNothing, 'idempotency-cache')],
   ];
   const results = new Map();
-  for (const [name, adapter] of contenders) {
-    const flow = flowsFor({ kind: 'adapter', adapter }).first;
+  const throwing = new ElectroDynamoAdapter({
+    client: answerNothing,
+    table: 'app-table',
+    prefix: 'idem',
+  });
+  const runs = contenders.map(([name, adapter]) => [
+    name,
+    flowsFor({ kind: 'adapter', adapter }).first,
+  ]);
+  // Handlers that throw: the core stores the error and releases, so no lock, renewal timer or
+  // per-key entry may outlive these flows either.
+  runs.push([THROWING, flowsFor({ kind: 'adapter', adapter: throwing }).failing]);
+  for (const [name, flow] of runs) {
     await run(flow, 2_000);
     const startMb = heapMb();
     await run(flow, flows);

@@ -254,10 +254,18 @@ describe('ElectroDynamoAdapter key confinement (IAM dynamodb:LeadingKeys)', () =
 
     // Act
     await exerciseAllMethods(adapter);
+    // A lock held past a third of its ttl, so that its lease renewals are among the requests.
+    await adapter.acquireLock('renewed', 150);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    await adapter.releaseLock('renewed');
 
     // Assess
     const sent = env.commands.sent;
     expect(sent.length).toBeGreaterThan(10);
+    const renewals = sent.filter(
+      (c) => c.name === 'PutItemCommand' && c.input.ConditionExpression === '#owner = :owner0',
+    );
+    expect(renewals.length).toBeGreaterThan(0);
     expect(new Set(sent.map((c) => c.name))).toEqual(
       new Set(['GetItemCommand', 'PutItemCommand', 'DeleteItemCommand']),
     );
