@@ -114,6 +114,7 @@ export class ElectroDynamoAdapter implements StorageAdapter {
       const item = encodeRecord(key, record);
       const stamp = this.cache?.beginWrite(key);
       this.keys.forgetReceipt(key);
+      this.keys.stopRenewal(key);
       await this.records.put(item);
       // The record replaced the lock item: nothing is left to release or renew.
       this.keys.forgetLock(key);

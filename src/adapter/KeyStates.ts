@@ -27,6 +27,9 @@ export interface HeldLock {
   renewals: number;
   /** A renewal found the key no longer ours: releasing needs no request. */
   lost: boolean;
+  /** This instance is storing the key's record: renewal has stopped, and the verdict of a
+   * renewal still in flight (which may meet that very record) no longer counts. */
+  storing: boolean;
 }
 
 /** The record a `waitForLock` poll found in place of the lock. */
@@ -74,6 +77,7 @@ export class KeyStates {
         holders: held.holders + 1,
         renewals: 0,
         lost: false,
+        storing: false,
       });
       return held;
     }
@@ -90,6 +94,7 @@ export class KeyStates {
       renewing: false,
       renewals: 0,
       lost: false,
+      storing: false,
     };
     if (this.byKey.size >= this.sweepAtSize) this.sweep(now);
     return state.lock;
@@ -144,6 +149,18 @@ export class KeyStates {
         renewing: false,
       };
     }
+  }
+
+  /**
+   * The holder is about to store the key's record, which replaces the lock: no renewal from
+   * now on. Should the store fail, the lock stays known here for the release that follows.
+   */
+  stopRenewal(key: string): void {
+    const lock = this.byKey.get(key)?.lock;
+    if (lock === undefined) return;
+    clearTimeout(lock.renewal);
+    lock.renewal = undefined;
+    lock.storing = true;
   }
 
   /** The lock item is gone (replaced by our record): nothing is left to release or renew. */

@@ -40,9 +40,14 @@ export class LeaseRenewal {
     lock.renewal.unref();
   }
 
-  /** Still the acquisition this renewal was for: not released, replaced or re-claimed since. */
+  /**
+   * Still the acquisition this renewal was for: not released, stored, replaced or re-claimed
+   * since. A renewal answered after our own `set` began may have met our own record.
+   */
   private stillHeld(key: string, lock: HeldLock, token: string): boolean {
-    return this.states.lock(key) === lock && lock.token === token && lock.holders > 0;
+    return (
+      this.states.lock(key) === lock && lock.token === token && lock.holders > 0 && !lock.storing
+    );
   }
 
   private async renew(key: string, lock: HeldLock): Promise<void> {

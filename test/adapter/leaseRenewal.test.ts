@@ -2,6 +2,7 @@ import { DeleteItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ElectroDynamoAdapter } from '../../src/adapter/ElectroDynamoAdapter.js';
 import { sleep } from '../support/async.js';
+import { createClient, returnsItemOnConditionFailure } from '../support/backend.js';
 import { recordEvents } from '../support/channelEvents.js';
 import { executeLikeCore } from '../support/coreReference.mjs';
 import { failCommands, loseNextResponse } from '../support/faults.js';
@@ -182,6 +183,66 @@ describe('ElectroDynamoAdapter lease renewal', () => {
     expect(lapsedAt).toBeGreaterThanOrEqual(cap?.validUntil ?? Number.NaN);
     expect(lapsedAt - acquiredAt).toBeLessThan(maxHoldMs + TTL);
     expect(await env.adapter().acquireLock('renew-cap', 60_000)).toBe(true);
+  });
+
+  it('does not report the lease lost when a renewal in flight meets the holder’s own record', async () => {
+    // Prepare: the next renewal is held back until the holder's set has committed, and the set's
+    // answer until the renewal's rejection has come back: the renewal meets our own record.
+    const key = 'renew-own-record';
+    const client = createClient(env.endpoint);
+    const holder = env.adapter({ client });
+    let renewalReached!: () => void;
+    const renewalAtGate = new Promise<void>((resolve) => {
+      renewalReached = resolve;
+    });
+    let openGate!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      openGate = resolve;
+    });
+    let renewalAnswered!: () => void;
+    const renewalDone = new Promise<void>((resolve) => {
+      renewalAnswered = resolve;
+    });
+    let held = false;
+    // The renewal's verdict needs its put, and on dynalite, which returns no item with the
+    // rejection, the read that follows it.
+    const renewalRequests = returnsItemOnConditionFailure ? 1 : 2;
+    let answered = 0;
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = args.input as Record<string, unknown>;
+        const isRecordPut =
+          context.commandName === 'PutItemCommand' && input.ConditionExpression === undefined;
+        if (!held && isRenewal(String(context.commandName), input)) {
+          held = true;
+          renewalReached();
+          await gate;
+        }
+        if (isRecordPut) {
+          const output = await next(args);
+          openGate();
+          await renewalDone;
+          return output;
+        }
+        try {
+          return await next(args);
+        } finally {
+          if (held && ++answered === renewalRequests) setImmediate(renewalAnswered);
+        }
+      },
+      { step: 'initialize', name: 'renewalRace' },
+    );
+    await holder.acquireLock(key, TTL);
+    await renewalAtGate;
+
+    // Act
+    await holder.set(key, record('ours'));
+    await sleep(SEVERAL_RENEWALS);
+
+    // Assess
+    expect(lost.forKey(key)).toEqual([]);
+    expect((await env.adapter().get(key))?.response).toBe('ours');
+    client.destroy();
   });
 
   it('is off with lockRenewal: false: the lease lapses after its ttl', async () => {
