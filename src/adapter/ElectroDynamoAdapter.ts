@@ -3,7 +3,6 @@ import type { LockEntity } from '../entities/createLockEntity.js';
 import type { RecordEntity } from '../entities/createRecordEntity.js';
 import { adoptCoreError } from '../errors/adoptCoreError.js';
 import { createError } from '../errors/createError.js';
-import { IdempotencyError } from '../errors/IdempotencyError.js';
 import { IdempotencyErrorCode } from '../errors/IdempotencyErrorCode.js';
 import { publish } from '../events/channels.js';
 import {
@@ -71,16 +70,24 @@ export class ElectroDynamoAdapter implements StorageAdapter {
         : new LeaseRenewal(this.locks, this.keys, {
             table,
             maxHoldMs: lockRenewal.maxHoldMs,
+            // Nobody receives a renewal's error: the event carries the AWS error itself.
             onStorageError: (key, error, startedAt) =>
-              this.reportStorageError('renewLock', key, error, startedAt),
+              this.reportStorageError('renewLock', key, error, error, startedAt),
           });
   }
 
-  /** The client is connectionless: nothing to prepare. */
-  async connect(): Promise<void> {}
+  /** The client is connectionless: nothing to prepare, but lease renewal resumes after a disconnect. */
+  async connect(): Promise<void> {
+    this.renewal?.resume();
+  }
 
-  /** Nothing to release; the client belongs to the caller. */
-  async disconnect(): Promise<void> {}
+  /**
+   * Stops renewing the leases this instance holds (they lapse within their ttl), so that no
+   * request follows a shutdown. The client belongs to the caller and stays open.
+   */
+  async disconnect(): Promise<void> {
+    this.renewal?.stop();
+  }
 
   async get(key: string): Promise<IdempotencyRecord | null> {
     const startedAt = Date.now();
@@ -114,8 +121,14 @@ export class ElectroDynamoAdapter implements StorageAdapter {
       const item = encodeRecord(key, record);
       const stamp = this.cache?.beginWrite(key);
       this.keys.forgetReceipt(key);
-      this.keys.stopRenewal(key);
-      await this.records.put(item);
+      this.keys.markStoring(key, true);
+      try {
+        await this.records.put(item);
+      } catch (error) {
+        // The lock is still ours: renewal goes on judging it, and the release follows.
+        this.keys.markStoring(key, false);
+        throw error;
+      }
       // The record replaced the lock item: nothing is left to release or renew.
       this.keys.forgetLock(key);
       if (stamp !== undefined) this.cache?.fill(key, item, stamp);
@@ -212,7 +225,7 @@ export class ElectroDynamoAdapter implements StorageAdapter {
    * Every method's failure leaves through here: a STORAGE_ERROR unless it is already ours, and
    * the installed core's `IdempotencyError` class where there is one.
    */
-  private failure(
+  private async failure(
     operation: Operation,
     key: unknown,
     error: unknown,
@@ -226,25 +239,28 @@ export class ElectroDynamoAdapter implements StorageAdapter {
       error,
       describeKey(pkField, skField),
     );
+    const thrown = await adoptCoreError(adapterError);
     if (adapterError.code === IdempotencyErrorCode.STORAGE_ERROR) {
-      this.reportStorageError(operation, key, adapterError, startedAt);
+      this.reportStorageError(operation, key, thrown, adapterError.cause, startedAt);
     }
-    return adoptCoreError(adapterError);
+    return thrown;
   }
 
+  /** `thrown` is what the caller receives; `cause` the AWS error, whose metadata counts attempts. */
   private reportStorageError(
     operation: Operation | 'renewLock',
     key: unknown,
-    error: unknown,
+    thrown: unknown,
+    cause: unknown,
     startedAt: number,
   ): void {
     publish('storageError', () => ({
       table: this.options.table,
       key: String(key),
       operation,
-      attempts: sentAttempts(error instanceof IdempotencyError ? error.cause : error),
+      attempts: sentAttempts(cause),
       durationMs: Date.now() - startedAt,
-      error: error instanceof Error ? error : new Error(String(error)),
+      error: thrown instanceof Error ? thrown : new Error(String(thrown)),
     }));
   }
 }

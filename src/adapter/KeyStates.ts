@@ -27,8 +27,8 @@ export interface HeldLock {
   renewals: number;
   /** A renewal found the key no longer ours: releasing needs no request. */
   lost: boolean;
-  /** This instance is storing the key's record: renewal has stopped, and the verdict of a
-   * renewal still in flight (which may meet that very record) no longer counts. */
+  /** This instance is storing the key's record: a renewal that meets a record now may have met
+   * our own, so it proves no loss. */
   storing: boolean;
 }
 
@@ -152,15 +152,22 @@ export class KeyStates {
   }
 
   /**
-   * The holder is about to store the key's record, which replaces the lock: no renewal from
-   * now on. Should the store fail, the lock stays known here for the release that follows.
+   * Marks the holder as storing the key's record (`storing` true) or done trying (false: the
+   * store failed, the lock is still ours to renew and release). While it stores, a renewal that
+   * meets a record may have met our own.
    */
-  stopRenewal(key: string): void {
+  markStoring(key: string, storing: boolean): void {
     const lock = this.byKey.get(key)?.lock;
-    if (lock === undefined) return;
-    clearTimeout(lock.renewal);
-    lock.renewal = undefined;
-    lock.storing = true;
+    if (lock !== undefined) lock.storing = storing;
+  }
+
+  /** Stops every renewal timer: the adapter is being shut down. Leases then lapse. */
+  stopRenewals(): void {
+    for (const state of this.byKey.values()) {
+      if (state.lock === undefined) continue;
+      clearTimeout(state.lock.renewal);
+      state.lock.renewal = undefined;
+    }
   }
 
   /** The lock item is gone (replaced by our record): nothing is left to release or renew. */

@@ -2,11 +2,14 @@ import { type LeaseLostReason, publish } from '../events/channels.js';
 import type { HeldLock, KeyStates } from './KeyStates.js';
 import type { LockStore } from './LockStore.js';
 
-/** Renew when a third of the lease has passed: two more chances before it lapses. */
+/** Renew once a third of the lease has passed: two more chances before it lapses. */
 const RENEW_AT_FRACTION = 1 / 3;
 /** Pause before retrying a failed renewal, as a fraction of the lease time left. */
 const RETRY_AT_FRACTION = 1 / 4;
-const MIN_RETRY_MS = 10;
+/** No renewal comes sooner than this after the last, however short the lease. */
+const MIN_DELAY_MS = 10;
+/** Node fires a longer timer at once (with a TimeoutOverflowWarning). */
+const MAX_DELAY_MS = 2 ** 31 - 1;
 
 export interface LeaseRenewalOptions {
   readonly table: string;
@@ -23,30 +26,43 @@ export interface LeaseRenewalOptions {
  * exits while holding a lock; its lease then lapses within one lease length of its last renewal.
  */
 export class LeaseRenewal {
+  /** Set by `stop()` (the adapter's `disconnect()`): no renewal is sent or scheduled. */
+  private stopped = false;
+
   constructor(
     private readonly locks: LockStore,
     private readonly states: KeyStates,
     private readonly options: LeaseRenewalOptions,
   ) {}
 
-  /** Schedules the first renewal of a lock just claimed. */
+  /** Stops every renewal; leases held now lapse. `resume()` lets new acquisitions renew again. */
+  stop(): void {
+    this.stopped = true;
+    this.states.stopRenewals();
+  }
+
+  resume(): void {
+    this.stopped = false;
+  }
+
+  /** Schedules the next renewal: when a third of the current lease has passed. */
   start(key: string, lock: HeldLock): void {
-    this.schedule(key, lock, lock.ttlMs * RENEW_AT_FRACTION);
+    if (this.stopped) return;
+    const leaseStart = lock.validUntil - lock.ttlMs;
+    this.schedule(key, lock, leaseStart + lock.ttlMs * RENEW_AT_FRACTION - Date.now());
   }
 
   private schedule(key: string, lock: HeldLock, delayMs: number): void {
     clearTimeout(lock.renewal);
-    lock.renewal = setTimeout(() => void this.renew(key, lock), delayMs);
+    const delay = Math.min(MAX_DELAY_MS, Math.max(MIN_DELAY_MS, delayMs));
+    lock.renewal = setTimeout(() => void this.renew(key, lock), delay);
     lock.renewal.unref();
   }
 
-  /**
-   * Still the acquisition this renewal was for: not released, stored, replaced or re-claimed
-   * since. A renewal answered after our own `set` began may have met our own record.
-   */
+  /** Still the acquisition this renewal was for: not released, replaced or re-claimed since. */
   private stillHeld(key: string, lock: HeldLock, token: string): boolean {
     return (
-      this.states.lock(key) === lock && lock.token === token && lock.holders > 0 && !lock.storing
+      !this.stopped && this.states.lock(key) === lock && lock.token === token && lock.holders > 0
     );
   }
 
@@ -55,13 +71,13 @@ export class LeaseRenewal {
     const { token, acquiredAt } = lock;
     if (!this.stillHeld(key, lock, token)) return;
     const capAt = acquiredAt + this.options.maxHoldMs;
-    const now = Date.now();
-    const validUntil = Math.min(now + lock.ttlMs, capAt);
-    if (validUntil <= lock.validUntil) {
+    if (lock.validUntil >= capAt) {
       // The lease already reaches the cap: let it lapse there.
       this.reachCap(key, lock);
       return;
     }
+    const now = Date.now();
+    const validUntil = Math.min(now + lock.ttlMs, capAt);
     lock.renewing = true;
     let outcome: Awaited<ReturnType<LockStore['renew']>>;
     try {
@@ -71,7 +87,7 @@ export class LeaseRenewal {
       if (!this.stillHeld(key, lock, token)) return;
       const left = lock.validUntil - Date.now();
       if (left > 0) {
-        this.schedule(key, lock, Math.max(MIN_RETRY_MS, left * RETRY_AT_FRACTION));
+        this.schedule(key, lock, left * RETRY_AT_FRACTION);
       } else {
         // The item may still carry our token (nobody claimed the key): releasing still sends.
         this.reportLoss(key, lock, 'lapsed');
@@ -82,6 +98,12 @@ export class LeaseRenewal {
     }
     if (!this.stillHeld(key, lock, token)) return;
     if (outcome !== 'renewed') {
+      if (lock.storing) {
+        // Our own `set` is under way and may be what the renewal met; should it fail, the
+        // next renewal tells.
+        this.start(key, lock);
+        return;
+      }
       // Whatever holds the key is not ours: releasing has nothing to delete.
       lock.lost = true;
       this.reportLoss(key, lock, outcome);
@@ -96,7 +118,7 @@ export class LeaseRenewal {
       renewals: lock.renewals,
     }));
     if (validUntil >= capAt) this.reachCap(key, lock);
-    else this.schedule(key, lock, lock.ttlMs * RENEW_AT_FRACTION);
+    else this.start(key, lock);
   }
 
   private reachCap(key: string, lock: HeldLock): void {

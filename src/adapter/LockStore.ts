@@ -46,16 +46,15 @@ export class LockStore {
       .params();
     // The replaced item only matters to someone watching takeovers: ask for it only then.
     const watchTakeovers = hasSubscribers('lockTakeover');
+    let replaced: Record<string, unknown> | undefined;
     try {
       // The item that beat the claim comes back with the rejection, so a retried claim can
       // tell its own lock from another's without a read (measured on DynamoDB Local: a claim
       // lost to a lock costs the same with or without it).
-      const replaced = await sendPut(this.client, params, {
+      replaced = await sendPut(this.client, params, {
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         ...(watchTakeovers && { ReturnValues: 'ALL_OLD' }),
       });
-      if (replaced !== undefined) this.reportTakeover(key, replaced, now);
-      return true;
     } catch (error) {
       if (!isConditionalCheckFailed(error)) throw error;
       // Rejected on the first attempt: someone else holds the key, no doubt about it. After an
@@ -74,6 +73,8 @@ export class LockStore {
       }));
       return acquired;
     }
+    if (replaced !== undefined) this.reportTakeover(key, replaced, now);
+    return true;
   }
 
   /**

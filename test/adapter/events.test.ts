@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { IDEMPOTENCY_CHANNELS } from '../../src/events/channels.js';
 import { sleep } from '../support/async.js';
+import { createClient } from '../support/backend.js';
 import { recordEvents } from '../support/channelEvents.js';
-import { failCommands, loseNextResponse } from '../support/faults.js';
+import { failCommands, loseNextResponse, transientError } from '../support/faults.js';
 import { startTestTable, type TestTable } from '../support/testTable.js';
 
 let env: TestTable;
@@ -157,6 +158,38 @@ describe('ElectroDynamoAdapter events', () => {
     });
     expect(event?.durationMs).toBeLessThanOrEqual(Date.now() - started);
     expect(event?.error.cause).toMatchObject({ name: 'AccessDeniedException' });
+  });
+
+  it('counts the attempts the SDK made on a request it retried until it gave up', async () => {
+    // Prepare: every answer to a read is lost, on a client that tries twice
+    const errors = recordEvents('storageError');
+    const client = createClient(env.endpoint, { maxAttempts: 2 });
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const output = await next(args);
+        if (context.commandName === 'GetItemCommand') throw transientError();
+        return output;
+      },
+      { step: 'deserialize', name: 'loseEveryRead', priority: 'high' },
+    );
+    const adapter = env.adapter({ client });
+
+    // Act
+    const rejection = await adapter.get('lost-reads').catch((error: unknown) => error);
+    errors.stop();
+    client.destroy();
+
+    // Assess
+    expect(errors.forKey('lost-reads')).toEqual([
+      {
+        table: env.table,
+        key: 'lost-reads',
+        operation: 'get',
+        attempts: 2,
+        durationMs: expect.any(Number),
+        error: rejection,
+      },
+    ]);
   });
 
   it('publishes nothing for bad input, which is not a storage error', async () => {

@@ -117,7 +117,8 @@ describe('ElectroDynamoAdapter lease renewal with real holder processes', () => 
 
   it('a holder killed with SIGKILL mid-handler leaves a lock that lapses within lockTtl of its last renewal', async () => {
     // Prepare
-    const lockTtl = 600;
+    // Renewals a third of a second apart: the test reads each one before the next is due.
+    const lockTtl = 1_000;
     const holder = startHolder({
       key: 'killed-holder',
       lockTtl,
