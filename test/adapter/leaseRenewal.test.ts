@@ -43,6 +43,22 @@ const renewalsOf = (key: string) =>
       isRenewal(name, input) && (input.Item as { cacheKey?: unknown }).cacheKey === key,
   );
 
+/** Commands this run has sent for `key`: other tests' locks renew on the same client meanwhile. */
+const commandsFor = (key: string) =>
+  env.commands.sent.filter(
+    ({ input }) =>
+      ((input.Key ?? input.Item) as { pk?: unknown } | undefined)?.pk === `idem#${key}`,
+  );
+
+/** Resolves once `condition` holds, polling; rejects after `ms`. */
+async function eventually(condition: () => boolean, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`condition still false after ${ms} ms`);
+    await sleep(10);
+  }
+}
+
 const record = (response: unknown) => ({ response, createdAt: Date.now(), ttl: 3_600_000 });
 
 const held: ElectroDynamoAdapter[] = [];
@@ -76,12 +92,21 @@ describe('ElectroDynamoAdapter lease renewal', () => {
       ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       Item: { pk: 'idem#renew-live', sk: 'idem', owner: claimed?.owner },
     });
+    // A renewal may commit before the scan and publish its event just after it.
+    const scanned = Number(now?.validUntil);
+    await eventually(
+      () => renewed.forKey('renew-live').some((event) => event.validUntil >= scanned),
+      2_000,
+    );
+    await holder.releaseLock('renew-live');
     const events = renewed.forKey('renew-live');
     expect(events.map((event) => event.renewals)).toEqual(
       Array.from({ length: events.length }, (_, i) => i + 1),
     );
-    expect(events.at(-1)).toMatchObject({ table: env.table, validUntil: now?.validUntil });
-    await holder.releaseLock('renew-live');
+    expect(events.find((event) => event.validUntil === scanned)).toMatchObject({
+      table: env.table,
+      key: 'renew-live',
+    });
   });
 
   it.each([
@@ -92,7 +117,7 @@ describe('ElectroDynamoAdapter lease renewal', () => {
     const key = `renew-stop-${operation}`;
     const holder = env.adapter();
     await holder.acquireLock(key, TTL);
-    await sleep(TTL / 2);
+    await sleep(TTL * 0.75);
     expect(renewalsOf(key).length).toBeGreaterThanOrEqual(1);
 
     // Act
@@ -158,7 +183,7 @@ describe('ElectroDynamoAdapter lease renewal', () => {
     ]);
     expect(renewalsAfterLoss).toBe(1);
     // The release knew the lock was no longer ours: nothing sent, and what holds the key stays.
-    expect(env.commands.sent).toEqual([]);
+    expect(commandsFor(key)).toEqual([]);
     expect(await itemOf(key)).toEqual(item);
     expect(item?.owner).not.toBe(before?.owner);
   });
@@ -355,7 +380,7 @@ describe('ElectroDynamoAdapter lease renewal', () => {
     expect(renewalsOf('renew-lapse').length).toBe(renewalsAfter);
     env.commands.reset();
     await holder.releaseLock('renew-lapse');
-    expect(env.commands.sent.map(({ name }) => name)).toEqual(['DeleteItemCommand']);
+    expect(commandsFor('renew-lapse').map(({ name }) => name)).toEqual(['DeleteItemCommand']);
     expect(await itemOf('renew-lapse')).toBeUndefined();
   });
 
