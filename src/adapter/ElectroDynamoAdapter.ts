@@ -13,7 +13,7 @@ import {
 import { describeKey } from '../tableFields.js';
 import type { IdempotencyRecord, StorageAdapter } from '../types.js';
 import { createEntities } from './createEntities.js';
-import { createKeyRead, type KeyItem } from './entityRequests.js';
+import { attemptsOf, createKeyRead, type KeyItem } from './entityRequests.js';
 import { KeyStates } from './KeyStates.js';
 import { LeaseRenewal } from './LeaseRenewal.js';
 import { LockStore } from './LockStore.js';
@@ -25,10 +25,6 @@ import { isLive } from './time.js';
 import { requireKey, requirePositive } from './validateInput.js';
 
 const LOCK_TIMEOUT_MESSAGE = 'Lock wait timeout exceeded';
-
-/** How many times the SDK sent the failed request; 0 when it never left the process. */
-const sentAttempts = (error: unknown): number =>
-  (error as { $metadata?: { attempts?: number } } | undefined)?.$metadata?.attempts ?? 0;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -258,7 +254,8 @@ export class ElectroDynamoAdapter implements StorageAdapter {
       table: this.options.table,
       key: String(key),
       operation,
-      attempts: sentAttempts(cause),
+      // An error with no count never left the process.
+      attempts: attemptsOf(cause, 0),
       durationMs: Date.now() - startedAt,
       error: thrown instanceof Error ? thrown : new Error(String(thrown)),
     }));

@@ -59,36 +59,21 @@ export class KeyStates {
   }
 
   /**
-   * Records a successful claim. Returns the held lock; when an acquisition on this instance
-   * is still outstanding (a takeover of our own lapsed lock), it is the same lock, now carrying
-   * the new token.
+   * Records a successful claim and returns the held lock. When an acquisition on this instance
+   * is still outstanding (a takeover of our own lapsed lock), the new lock counts both, so the
+   * older one's release cannot free it; a remembered failed release (holders 0) just gives way.
+   * The older lock's renewal stops: the item now carries the new token.
    */
   takeLock(key: string, token: string, ttlMs: number, now: number): HeldLock {
     const state = this.entry(key);
     const held = state.lock;
-    const validUntil = now + ttlMs;
-    if (held !== undefined && held.holders > 0) {
-      Object.assign(held, {
-        token,
-        ttlMs,
-        validUntil,
-        acquiredAt: now,
-        claimReceipt: true,
-        holders: held.holders + 1,
-        renewals: 0,
-        lost: false,
-        storing: false,
-      });
-      return held;
-    }
     if (held !== undefined) clearTimeout(held.renewal);
-    // holders 0: only a failed release was remembered; this claim replaced that lock item.
     state.lock = {
       token,
       ttlMs,
-      validUntil,
+      validUntil: now + ttlMs,
       acquiredAt: now,
-      holders: 1,
+      holders: (held?.holders ?? 0) + 1,
       claimReceipt: true,
       renewal: undefined,
       renewing: false,
@@ -127,9 +112,7 @@ export class KeyStates {
       lock.holders -= 1;
       return undefined;
     }
-    clearTimeout(lock.renewal);
-    state.lock = undefined;
-    this.dropIfEmpty(key, state);
+    this.dropLock(key, state);
     return lock;
   }
 
@@ -173,10 +156,7 @@ export class KeyStates {
   /** The lock item is gone (replaced by our record): nothing is left to release or renew. */
   forgetLock(key: string): void {
     const state = this.byKey.get(key);
-    if (state?.lock === undefined) return;
-    clearTimeout(state.lock.renewal);
-    state.lock = undefined;
-    this.dropIfEmpty(key, state);
+    if (state !== undefined) this.dropLock(key, state);
   }
 
   keepReceipt(key: string, item: EntityItem<RecordEntity>, now: number): void {
@@ -213,6 +193,12 @@ export class KeyStates {
       this.byKey.set(key, state);
     }
     return state;
+  }
+
+  private dropLock(key: string, state: KeyState): void {
+    clearTimeout(state.lock?.renewal);
+    state.lock = undefined;
+    this.dropIfEmpty(key, state);
   }
 
   private dropIfEmpty(key: string, state: KeyState): void {

@@ -37,8 +37,7 @@ export class LockStore {
    * record exists: no separate read of the record is needed after a claim.
    */
   async claim(key: string, token: string, validUntil: number, now: number): Promise<boolean> {
-    const params = this.locks
-      .put({ cacheKey: key, owner: token, validUntil, expiresAt: toEpochSeconds(validUntil) })
+    const params = this.lockPut(key, token, validUntil)
       .where(
         ({ validUntil: itemValidUntil }, { notExists, lt }) =>
           `${notExists(itemValidUntil)} OR ${lt(itemValidUntil, now)}`,
@@ -62,7 +61,7 @@ export class LockStore {
       // answer was lost: the owner token on the item tells.
       const attempts = attemptsOf(error);
       if (attempts <= 1) return false;
-      const holder = itemOfFailedCondition(error) ?? (await this.read(key));
+      const holder = await this.holderAfterRejection(key, error);
       const acquired = holder !== undefined && parseAs(this.locks, holder)?.owner === token;
       publish('ambiguousWriteResolved', () => ({
         table: this.table,
@@ -83,8 +82,7 @@ export class LockStore {
    * no resolving. Returns what holds the key instead when the lock is no longer ours.
    */
   async renew(key: string, token: string, validUntil: number): Promise<'renewed' | RenewalLoss> {
-    const params = this.locks
-      .put({ cacheKey: key, owner: token, validUntil, expiresAt: toEpochSeconds(validUntil) })
+    const params = this.lockPut(key, token, validUntil)
       .where(({ owner }, { eq }) => eq(owner, token))
       .params();
     try {
@@ -92,8 +90,7 @@ export class LockStore {
       return 'renewed';
     } catch (error) {
       if (!isConditionalCheckFailed(error)) throw error;
-      // No item comes back when the key is empty, nor ever from dynalite: read to tell.
-      const holder = itemOfFailedCondition(error) ?? (await this.read(key));
+      const holder = await this.holderAfterRejection(key, error);
       if (holder === undefined) return 'removed';
       return parseAs(this.locks, holder) !== null ? 'taken-over' : 'replaced-by-record';
     }
@@ -119,6 +116,27 @@ export class LockStore {
         outcome: 'already-released',
       }));
     }
+  }
+
+  /** The lock item owned by `token` until `validUntil`, for the claim and each renewal. */
+  private lockPut(key: string, token: string, validUntil: number) {
+    return this.locks.put({
+      cacheKey: key,
+      owner: token,
+      validUntil,
+      expiresAt: toEpochSeconds(validUntil),
+    });
+  }
+
+  /**
+   * What held the key when a conditional write was rejected: the item that came back with the
+   * rejection, or, where none does (an empty key, or dynalite, which never returns it), a read.
+   */
+  private async holderAfterRejection(
+    key: string,
+    error: unknown,
+  ): Promise<Record<string, unknown> | undefined> {
+    return itemOfFailedCondition(error) ?? (await this.read(key));
   }
 
   private reportTakeover(key: string, replaced: Record<string, unknown>, now: number): void {

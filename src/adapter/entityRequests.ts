@@ -43,10 +43,13 @@ export function isConditionalCheckFailed(error: unknown): boolean {
   return error instanceof Error && error.name === 'ConditionalCheckFailedException';
 }
 
-/** How many times the SDK sent the request; unknown counts as retried, the safe side. */
-export function attemptsOf(error: unknown): number {
+/**
+ * How many times the SDK sent the request; `ifUnknown` when the error carries no count (by
+ * default: as retried, the safe side for deciding whether an answer may have been lost).
+ */
+export function attemptsOf(error: unknown, ifUnknown = Number.POSITIVE_INFINITY): number {
   return (
-    (error as { $metadata?: { attempts?: number } }).$metadata?.attempts ?? Number.POSITIVE_INFINITY
+    (error as { $metadata?: { attempts?: number } } | undefined)?.$metadata?.attempts ?? ifUnknown
   );
 }
 
