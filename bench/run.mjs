@@ -1,4 +1,5 @@
-// npm run bench: this adapter against the cacheKey-table baseline and Powertools, in one run, on
+// npm run bench: this adapter (in its default and claim-on-miss modes) against the cacheKey-table
+// baseline and Powertools, in one run, on
 // one backend on 127.0.0.1: an in-process dynalite (the default) or AWS's DynamoDB Local in a
 // Java child process (`--backend dynamodb-local`, or BENCH_BACKEND=dynamodb-local). Every loop is
 // bounded in count, a watchdog bounds the whole run in time, and the backend is stopped on every
@@ -13,9 +14,12 @@ import { CreateTableCommand, GetItemCommand, PutItemCommand } from '@aws-sdk/cli
 import { ElectroDynamoAdapter } from '../dist/index.js';
 import { CacheKeyBaselineAdapter } from './contenders/cacheKeyBaseline.mjs';
 import { PowertoolsDriver } from './contenders/powertools.mjs';
-import { BACKEND_TITLES, chooseBackend, startBackend } from './lib/backends.mjs';
+import { parseBenchArguments } from './lib/arguments.mjs';
+import { BACKEND_TITLES, startBackend } from './lib/backends.mjs';
+import { costPerMillion } from './lib/capacity.mjs';
+import { BODIES, capacityPerFlow } from './lib/capacityFlows.mjs';
 import { countedClient } from './lib/clients.mjs';
-import { flowsFor, response } from './lib/flows.mjs';
+import { CORE_OPTIONS, flowsFor, response } from './lib/flows.mjs';
 import { THROWING } from './lib/heap.mjs';
 import { table, withSection } from './lib/results.mjs';
 import { micros, ratio, summarize } from './lib/stats.mjs';
@@ -31,8 +35,9 @@ function fail(error) {
 }
 
 let backendName;
+let prices;
 try {
-  backendName = chooseBackend(process.argv.slice(2), process.env);
+  ({ backend: backendName, prices } = parseBenchArguments(process.argv.slice(2), process.env));
 } catch (error) {
   fail(error);
 }
@@ -41,7 +46,7 @@ const SIZE = {
   warmup: Number(process.env.BENCH_WARMUP ?? 300),
   flows: Number(process.env.BENCH_FLOWS ?? 2_000),
   // A multiple of the number of contenders, so each runs first in as many rounds as the others.
-  rounds: 6,
+  rounds: 8,
   contentionCallers: 16,
   // Keys whose contention requests are counted; the count depends on timing (waiters' polls).
   contentionCounts: 5,
@@ -49,6 +54,8 @@ const SIZE = {
   throughputConcurrency: 32,
   cpuCalls: Number(process.env.BENCH_CPU_CALLS ?? 3_000),
   heapFlows: Number(process.env.BENCH_HEAP_FLOWS ?? 100_000),
+  // Flows per contender, kind and response size whose capacity units are metered.
+  capacityFlows: Number(process.env.BENCH_CAPACITY_FLOWS ?? 20),
   // The whole run, start to report (a watchdog stops it past this); a few minutes with defaults.
   timeoutSeconds: Number(process.env.BENCH_TIMEOUT_S ?? 900),
 };
@@ -144,33 +151,44 @@ async function measureOn(endpoint) {
     return c;
   };
   try {
-    const ours = counted();
-    const base = counted();
-    const power = counted();
-    const all = [
+    // Each contender is built on a client of its own: `make` is also how the capacity flows
+    // build further instances of it.
+    const specs = [
       {
         name: 'ElectroDynamoAdapter',
         kind: 'adapter',
-        ...ours,
-        adapter: new ElectroDynamoAdapter({
-          client: ours.client,
-          table: 'app-table',
-          prefix: 'idem',
+        make: (client) => ({
+          adapter: new ElectroDynamoAdapter({ client, table: 'app-table', prefix: 'idem' }),
         }),
       },
       {
         name: 'cacheKey baseline',
         kind: 'adapter',
-        ...base,
-        adapter: new CacheKeyBaselineAdapter(base.client, 'idempotency-cache'),
+        make: (client) => ({ adapter: new CacheKeyBaselineAdapter(client, 'idempotency-cache') }),
       },
       {
         name: 'Powertools',
         kind: 'powertools',
-        ...power,
-        driver: new PowertoolsDriver(power.client, 'powertools-idempotency'),
+        make: (client) => ({ driver: new PowertoolsDriver(client, 'powertools-idempotency') }),
+      },
+      {
+        name: 'ElectroDynamoAdapter, claimOnMiss',
+        kind: 'adapter',
+        // As a user would configure it: the lease is learned from the core's first acquireLock.
+        make: (client) => ({
+          adapter: new ElectroDynamoAdapter({
+            client,
+            table: 'app-table',
+            prefix: 'idem',
+            claimOnMiss: true,
+          }),
+        }),
       },
     ];
+    const all = specs.map((spec) => {
+      const c = counted();
+      return { ...spec, ...c, ...spec.make(c.client) };
+    });
     const setup = counted();
     await createTable(setup.client, 'app-table', [
       ['pk', 'HASH'],
@@ -184,6 +202,10 @@ async function measureOn(endpoint) {
 
     let keySeq = 0;
     const freshKey = () => `k-${process.pid}-${++keySeq}`;
+    // One flow each before anything is counted: the SDK's lazy modules, and the lease a
+    // claim-on-miss instance learns from the core's first acquireLock (that first flow of an
+    // instance corrects its claim's lease: 3 requests; see the README).
+    for (const c of all) await c.flows.first(freshKey());
 
     // -------------------------------------------------------------- requests per flow
     async function requestsFor(contender, run) {
@@ -341,6 +363,18 @@ async function measureOn(endpoint) {
     );
     log('throughput measured');
 
+    // -------------------------------------------------------------- capacity units per flow
+    const capacity = new Map();
+    for (const spec of specs) {
+      capacity.set(
+        spec.name,
+        await capacityPerFlow(spec, () => counted().client, freshKey, {
+          flows: SIZE.capacityFlows,
+        }),
+      );
+    }
+    log('capacity measured');
+
     const retries = clients.reduce((sum, { counter }) => sum + counter.retries, 0);
     return {
       all,
@@ -351,6 +385,7 @@ async function measureOn(endpoint) {
       latency,
       cachedReplay,
       flowsPerSecond,
+      capacity,
       retries,
     };
   } finally {
@@ -364,8 +399,8 @@ try {
 } finally {
   await backend.stop();
 }
-const { all, probe, requests, latency, cachedReplay, flowsPerSecond } = measured;
-const [ours, baseline, powertools] = all;
+const { all, probe, requests, latency, cachedReplay, flowsPerSecond, capacity } = measured;
+const [ours, baseline, powertools, claiming] = all;
 
 // ---------------------------------------------------------------- CPU and heap (stub clients)
 const isolated = await new Promise((resolve, reject) => {
@@ -454,8 +489,13 @@ lines.push(
   ),
 );
 lines.push('');
+const pt = stats.get(powertools.name);
+const claimStats = stats.get(claiming.name);
 lines.push(
-  `Powertools' first execution against ours: ours / Powertools p50 = ${x(ratio(stats.get(ours.name).first.p50, stats.get(powertools.name).first.p50))}.`,
+  'Against Powertools (p50, ours / Powertools):',
+  '',
+  `- default mode: first execution ${x(ratio(stats.get(ours.name).first.p50, pt.first.p50))}, replay ${x(ratio(stats.get(ours.name).replay.p50, pt.replay.p50))}`,
+  `- claimOnMiss: first execution ${x(ratio(claimStats.first.p50, pt.first.p50))}, replay ${x(ratio(claimStats.replay.p50, pt.replay.p50))}`,
   '',
 );
 
@@ -584,9 +624,53 @@ if (throwingHeap !== undefined) {
 }
 lines.push('');
 
+// ---------------------------------------------------------------- capacity units
+const units = (u) => {
+  const computed = u.computedWriteUnits > 0 ? ` + ${fmt(u.computedWriteUnits, 1)}*` : '';
+  return `${fmt(u.readUnits, 1)} R / ${fmt(u.writeUnits, 1)}${computed} W`;
+};
+const dollars = (u) => `$${fmt(costPerMillion(u, prices), 2)}`;
+const FLOW_TITLES = {
+  first: 'first execution',
+  replay: 'replay',
+  waited: 'lost claim, waits, replays',
+};
+lines.push('### Capacity units per flow, and what they cost', '');
+lines.push(
+  `Read (R) and write (W) request units per flow, metered with \`ReturnConsumedCapacity: 'TOTAL'\` on every request (${SIZE.capacityFlows} flows per cell, each contender on clients of its own), with a ${Object.keys(BODIES).join(' and a ')} handler response. Cost: US dollars per million flows at on-demand prices of $${prices.readPerMillion} per million read and $${prices.writePerMillion} per million write request units (${prices.where}; prices of ${prices.date}, passed as parameters: \`--read-price\`, \`--write-price\`, \`--prices-date\`).`,
+  '',
+);
+const capacityRows = [];
+for (const c of all) {
+  for (const size of Object.keys(BODIES)) {
+    const flows = capacity.get(c.name)[size];
+    capacityRows.push([
+      c.name,
+      size,
+      ...Object.keys(FLOW_TITLES).flatMap((flow) => [units(flows[flow]), dollars(flows[flow])]),
+    ]);
+  }
+}
+lines.push(
+  ...table(
+    [
+      'Contender',
+      'response',
+      ...Object.values(FLOW_TITLES).flatMap((title) => [`${title}: units`, '$ / million']),
+    ],
+    ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r'],
+    capacityRows,
+  ),
+);
+lines.push(
+  '',
+  `* Write units of rejected conditional writes, computed: DynamoDB reports no consumed capacity with a ConditionalCheckFailedException (nor does ${title}), but charges it as a write of the larger of the stored and the sent item, in 1 KB units, at least 1 ("Capacity units consumed by conditional writes", DynamoDB developer guide). The stored item's size is taken from the item returned with the rejection${probe.returnsOldItem ? '' : `, which ${title} does not return: here they are floors (1 unit or the sent item's size)`}. A claim-on-miss replay and every Powertools replay are such a write: they cost write units sized by the stored record where the default mode's replay costs one strongly consistent read (1 unit per 4 KB).`,
+  `- The lost-claim flow is the same sequence for every core-driven contender: a claim that loses to the holder's lock, one poll that sees the lock, one that sees the record, then the replay. Powertools' caller does not wait: it is refused at once ("already in progress", a rejected conditional put) and its retry after the holder has finished replays (another rejected put).`,
+  '',
+);
+
 const oursStats = stats.get(ours.name);
 const oursRequests = requests.get(ours.name);
-const oursHeap = heap.get(ours.name);
 const targets = [
   [
     '3 requests per first execution, 1 per replay',
@@ -599,9 +683,20 @@ const targets = [
     ratio(oursStats.first.p50, base.first.p50) <= 0.75,
   ],
   [
-    "first execution p50 no slower than Powertools'",
-    x(ratio(oursStats.first.p50, stats.get(powertools.name).first.p50)),
-    oursStats.first.p50 <= stats.get(powertools.name).first.p50,
+    'claimOnMiss: 2 requests per first execution, replay 1 where the rejection returns the record (else 2)',
+    `${requests.get(claiming.name).first} / ${requests.get(claiming.name).replay}`,
+    requests.get(claiming.name).first <= 2 &&
+      requests.get(claiming.name).replay <= (probe.returnsOldItem ? 1 : 2),
+  ],
+  [
+    "claimOnMiss: first execution p50 ≤ 0.95× Powertools'",
+    x(ratio(claimStats.first.p50, pt.first.p50)),
+    ratio(claimStats.first.p50, pt.first.p50) <= 0.95,
+  ],
+  [
+    "claimOnMiss: replay p50 ≤ 1.0× Powertools'",
+    x(ratio(claimStats.replay.p50, pt.replay.p50)),
+    ratio(claimStats.replay.p50, pt.replay.p50) <= 1.0,
   ],
   [
     'replay p50 ≤ 1.10× baseline',
@@ -613,11 +708,14 @@ const targets = [
     x(ratio(cpu.get(ours.name).perCall, cpu.get(baseline.name).perCall)),
     ratio(cpu.get(ours.name).perCall, cpu.get(baseline.name).perCall) <= 1.5,
   ],
-  [
-    `heap flat over ${SIZE.heapFlows} flows (growth < 1 MB)`,
-    oursHeap === undefined ? 'n/a' : `${fmt(oursHeap.growthKb)} KB`,
-    oursHeap !== undefined && oursHeap.growthKb < 1024,
-  ],
+  ...[ours, claiming].map((c) => {
+    const h = heap.get(c.name);
+    return [
+      `${c.name}: heap flat over ${SIZE.heapFlows} flows (growth < 1 MB)`,
+      h === undefined ? 'n/a' : `${fmt(h.growthKb)} KB`,
+      h !== undefined && h.growthKb < 1024,
+    ];
+  }),
   [
     `heap flat over ${SIZE.heapFlows} flows whose handler throws (growth < 1 MB)`,
     throwingHeap === undefined ? 'n/a' : `${fmt(throwingHeap.growthKb)} KB`,
@@ -655,6 +753,7 @@ const latencyNote =
 lines.push('### Notes', '');
 lines.push(
   powertoolsNote,
+  `- Requests per flow are counted after one first execution per contender instance. A claimOnMiss instance's very first execution costs 3 requests: its claim was written with the core's default lease (30 s) and \`acquireLock\` rewrote it to the lockTtl asked for (${CORE_OPTIONS.lockTtl} ms here); from then on it claims with that lease. \`claimOnMiss: { lockTtlMs }\` states it from the start.`,
   `- Powertools' contended callers do not wait: all but one fail at once with "already in progress" (here ${contendedCalls - measured.powertoolsInProgress} of ${contendedCalls} contended calls ran the handler, the rest failed), so its contention figures measure something else than the core's wait-then-replay.`,
   `- The core's contention requests depend on how many polls its waiters make before the winner stores its result, hence the range over ${SIZE.contentionCounts} keys.`,
   `- Strongly consistent reads (this adapter, Powertools) cost twice the read capacity of eventually consistent ones (the baseline) on DynamoDB; ${capacityNote}`,

@@ -45,6 +45,15 @@ export interface ElectroDynamoAdapterOptions {
    * maximum), after which the lease lapses as without renewal. `false` turns renewal off.
    */
   lockRenewal?: false | { maxHoldMs?: number };
+  /**
+   * Claim-on-miss: `get` of a key with no record writes the lock itself, so a first execution
+   * costs 2 requests instead of 3, and a replay becomes a rejected conditional write (1 request
+   * where DynamoDB returns the record with the rejection). Off by default. The claim is written
+   * with `lockTtlMs`, or, without it, with the lease this instance was last asked for in
+   * `acquireLock` (30 s, the core's default, before any): set it to the core's `lockTtl` so even
+   * an instance's first execution costs 2. A claim no `acquireLock` confirms lapses like a lock.
+   */
+  claimOnMiss?: boolean | { lockTtlMs?: number };
 }
 
 /** Options after defaults and validation. */
@@ -67,6 +76,8 @@ export interface ResolvedOptions {
   readonly entityNames: { readonly record: string; readonly lock: string };
   readonly localCache: { readonly maxEntries: number } | undefined;
   readonly lockRenewal: { readonly maxHoldMs: number } | undefined;
+  /** Claim-on-miss on; `lockTtlMs` undefined: learn the lease from `acquireLock`. */
+  readonly claimOnMiss: { readonly lockTtlMs: number | undefined } | undefined;
 }
 
 export const DEFAULTS = {
@@ -89,6 +100,7 @@ const KNOWN_OPTIONS: ReadonlySet<string> = new Set([
   'entityNames',
   'localCache',
   'lockRenewal',
+  'claimOnMiss',
 ]);
 
 // ElectroDB reads `${name}` in a key template as an attribute reference.
@@ -159,6 +171,7 @@ export function resolveOptions(options: ElectroDynamoAdapterOptions): ResolvedOp
 
   const localCache = resolveLocalCache(options.localCache);
   const lockRenewal = resolveLockRenewal(options.lockRenewal);
+  const claimOnMiss = resolveClaimOnMiss(options.claimOnMiss);
 
   return {
     client: toDocumentClient(client),
@@ -173,6 +186,7 @@ export function resolveOptions(options: ElectroDynamoAdapterOptions): ResolvedOp
     entityNames,
     localCache,
     lockRenewal,
+    claimOnMiss,
   };
 }
 
@@ -213,4 +227,33 @@ function resolveLockRenewal(value: unknown): ResolvedOptions['lockRenewal'] {
     );
   }
   return { maxHoldMs };
+}
+
+function resolveClaimOnMiss(value: unknown): ResolvedOptions['claimOnMiss'] {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) return { lockTtlMs: undefined };
+  if (typeof value !== 'object' || value === null) {
+    invalidConfig(
+      CALLER,
+      `option "claimOnMiss" must be a boolean or { lockTtlMs?: number } (got ${String(value)})`,
+      'claimOnMiss',
+    );
+  }
+  for (const name of Object.keys(value)) {
+    if (name !== 'lockTtlMs') {
+      invalidConfig(CALLER, `unknown option "claimOnMiss.${name}"`, 'claimOnMiss');
+    }
+  }
+  const lockTtlMs = (value as { lockTtlMs?: unknown }).lockTtlMs;
+  if (
+    lockTtlMs !== undefined &&
+    (typeof lockTtlMs !== 'number' || !Number.isFinite(lockTtlMs) || lockTtlMs <= 0)
+  ) {
+    invalidConfig(
+      CALLER,
+      `option "claimOnMiss.lockTtlMs" must be a positive number of milliseconds (got ${String(lockTtlMs)})`,
+      'claimOnMiss',
+    );
+  }
+  return { lockTtlMs };
 }

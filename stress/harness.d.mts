@@ -17,6 +17,8 @@ export interface StressOptions {
   lockTtl: number;
   lockTimeout: number;
   lockPollInterval: number;
+  /** Extra ElectroDynamoAdapter options of every worker, such as `{ claimOnMiss: true }`. */
+  adapterOptions: Record<string, unknown>;
   /** A running DynamoDB (such as DynamoDB Local) instead of an in-process dynalite. */
   endpoint?: string;
 }

@@ -29,6 +29,8 @@ export const STRESS_DEFAULTS = Object.freeze({
   lockPollInterval: 20,
   // No handler slower than the lock ttl unless asked for (see SLOW_PHASE).
   slow: { share: 0, minMs: 0, maxMs: 0 },
+  // Extra ElectroDynamoAdapter options of every worker, such as { claimOnMiss: true }.
+  adapterOptions: {},
 });
 
 /**
@@ -287,6 +289,7 @@ export async function runStress(options = {}) {
           handlerMaxMs: config.handlerMaxMs,
           slow: config.slow,
           jitterMs: config.jitterMs,
+          adapterOptions: config.adapterOptions,
           core: {
             lockTtl: config.lockTtl,
             lockTimeout: config.lockTimeout,

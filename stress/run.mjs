@@ -3,8 +3,9 @@
 //
 //   node stress/run.mjs [--processes 4] [--keys 2000] [--callers 8] [--seed N]
 //                       [--deadline-ms 60000] [--window 8] [--backend dynalite|dynamodb-local]
+//                       [--mode default|claim-on-miss]
 //   (or STRESS_PROCESSES, STRESS_KEYS, STRESS_CALLERS, STRESS_SEED, STRESS_DEADLINE_MS,
-//   STRESS_WINDOW, STRESS_BACKEND)
+//   STRESS_WINDOW, STRESS_BACKEND, STRESS_MODE)
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
@@ -21,12 +22,20 @@ const { values } = parseArgs({
     'deadline-ms': { type: 'string' },
     window: { type: 'string' },
     backend: { type: 'string' },
+    mode: { type: 'string' },
   },
 });
 
 const backend = values.backend ?? process.env.STRESS_BACKEND ?? 'dynalite';
 if (!['dynalite', 'dynamodb-local'].includes(backend)) {
   console.error(`--backend / STRESS_BACKEND must be dynalite or dynamodb-local (got "${backend}")`);
+  process.exit(2);
+}
+
+const MODES = { default: {}, 'claim-on-miss': { claimOnMiss: true } };
+const mode = values.mode ?? process.env.STRESS_MODE ?? 'default';
+if (!Object.hasOwn(MODES, mode)) {
+  console.error(`--mode / STRESS_MODE must be default or claim-on-miss (got "${mode}")`);
   process.exit(2);
 }
 
@@ -48,6 +57,7 @@ const options = {
   seed: option('seed', 'STRESS_SEED', randomInt(2 ** 31)),
   deadlineMs: option('deadline-ms', 'STRESS_DEADLINE_MS', STRESS_DEFAULTS.deadlineMs),
   window: option('window', 'STRESS_WINDOW', STRESS_DEFAULTS.window),
+  adapterOptions: MODES[mode],
 };
 
 /**
@@ -63,6 +73,7 @@ function report(phase, result) {
   const rows = [
     ['phase', phase],
     ['backend', backend],
+    ['adapter mode', mode],
     ['seed', result.seed],
     ['processes', result.processes],
     ['keys', result.keys],

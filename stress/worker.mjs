@@ -39,10 +39,16 @@ async function setUp(config) {
     lease.lost += 1;
   });
   const { client, counter } = countedClient(config.endpoint);
-  const adapter = new ElectroDynamoAdapter({ client, table: config.table, prefix: 'idem' });
+  const adapter = new ElectroDynamoAdapter({
+    client,
+    table: config.table,
+    prefix: 'idem',
+    ...config.adapterOptions,
+  });
   // The first request loads the SDK's lazy modules and opens a connection; doing it before
-  // "go" keeps that one-off cost from skewing which process reaches the first keys first.
-  await adapter.get(`warmup-${config.workerIndex}`);
+  // "go" keeps that one-off cost from skewing which process reaches the first keys first. A
+  // lock wait on a free key is a plain read in every mode (a get could claim, leaving a lock).
+  await adapter.waitForLock(`warmup-${config.workerIndex}`, 1_000, 10);
   return { client, adapter, counter };
 }
 

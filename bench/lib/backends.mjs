@@ -13,31 +13,6 @@ export const DEFAULT_BACKEND = 'dynalite';
 /** Display names, as used for the section headings of RESULTS.md. */
 export const BACKEND_TITLES = { dynalite: 'dynalite', 'dynamodb-local': 'DynamoDB Local' };
 
-/**
- * The backend asked for: `--backend <name>` or `--backend=<name>` on the command line, else
- * BENCH_BACKEND, else dynalite. Anything else on the command line is an error, so a typo never
- * runs the wrong backend quietly.
- */
-export function chooseBackend(argv, env) {
-  let chosen;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === '--backend') {
-      chosen = argv[++i];
-      if (chosen === undefined) throw new Error('--backend needs a value');
-    } else if (arg.startsWith('--backend=')) {
-      chosen = arg.slice('--backend='.length);
-    } else {
-      throw new Error(`unknown argument ${JSON.stringify(arg)}; usage: --backend <name>`);
-    }
-  }
-  chosen ??= env.BENCH_BACKEND || DEFAULT_BACKEND;
-  if (!BACKENDS.includes(chosen)) {
-    throw new Error(`unknown backend ${JSON.stringify(chosen)}; use one of ${BACKENDS.join(', ')}`);
-  }
-  return chosen;
-}
-
 const versionOf = (pkg) => require(`${pkg}/package.json`).version;
 
 /** DynamoDB Local's release, as named by the image tag its launcher would run in Docker. */

@@ -53,18 +53,28 @@ const conditionFailedWith = (item) => ({
   Item: item,
 });
 
+export const CLAIM_ON_MISS = 'ElectroDynamoAdapter, claimOnMiss';
+// Powertools and claim-on-miss replay through a conditional put that fails, as on DynamoDB.
+const REPLAYS_BY_FAILED_PUT = new Set(['Powertools', CLAIM_ON_MISS]);
+
 function makeContender(name, withItem) {
   const { client } = stubbedClient((operation) => {
     if (!withItem.item) return {};
     if (operation === 'GetItem') return { Item: withItem.item };
-    // Powertools replays through a conditional put that fails, as on DynamoDB.
-    if (operation === 'PutItem' && name === 'Powertools') return conditionFailedWith(withItem.item);
+    if (operation === 'PutItem' && REPLAYS_BY_FAILED_PUT.has(name)) {
+      return conditionFailedWith(withItem.item);
+    }
     return {};
   });
-  if (name === 'ElectroDynamoAdapter') {
+  if (name === 'ElectroDynamoAdapter' || name === CLAIM_ON_MISS) {
     return {
       kind: 'adapter',
-      adapter: new ElectroDynamoAdapter({ client, table: 'app-table', prefix: 'idem' }),
+      adapter: new ElectroDynamoAdapter({
+        client,
+        table: 'app-table',
+        prefix: 'idem',
+        claimOnMiss: name === CLAIM_ON_MISS,
+      }),
     };
   }
   if (name === 'cacheKey baseline') {
@@ -81,16 +91,16 @@ async function cpuOf(run, from, count) {
 }
 
 // A multiple of the number of contenders, so each runs first in as many rounds as the others.
-const ROUNDS = 6;
+const ROUNDS = 8;
 
 export async function measureCpu(calls) {
-  const names = ['ElectroDynamoAdapter', 'cacheKey baseline', 'Powertools'];
+  const names = ['ElectroDynamoAdapter', 'cacheKey baseline', 'Powertools', CLAIM_ON_MISS];
   const runs = names.map((name) => {
     const firstSide = makeContender(name, { item: undefined });
     const replayState = { item: undefined };
     const replaySide = makeContender(name, replayState);
     replayState.item =
-      name === 'ElectroDynamoAdapter'
+      name === 'ElectroDynamoAdapter' || name === CLAIM_ON_MISS
         ? ourRecordItem('cpu-replay')
         : name === 'cacheKey baseline'
           ? baselineItem('cpu-replay')

@@ -27,12 +27,12 @@ export const response = (key) => ({
   items: [1, 2, 3],
 });
 
-/** One flow, as each contender runs it. */
-export function flowsFor(contender) {
+/** One flow, as each contender runs it; `body` is what a first execution's handler returns. */
+export function flowsFor(contender, body = response) {
   if (contender.kind === 'powertools') {
     const driver = contender.driver;
     return {
-      first: (key) => driver.firstExecution(key, async () => response(key)),
+      first: (key) => driver.firstExecution(key, async () => body(key)),
       replay: (key) => driver.replay(key),
       contended: (key, handler) => driver.contendedCall(key, handler),
     };
@@ -40,9 +40,27 @@ export function flowsFor(contender) {
   const adapter = contender.adapter;
   const run = (key, handler) => executeLikeCore(adapter, coreCacheKey(key), handler, CORE_OPTIONS);
   return {
-    first: (key) => run(key, async () => response(key)),
-    replay: (key) => run(key, async () => response(key)),
+    first: (key) => run(key, async () => body(key)),
+    replay: (key) => run(key, async () => body(key)),
     contended: (key, handler) => run(key, handler),
+    /**
+     * A caller arriving while another holds the key: loses the claim, waits (polling every
+     * `pollMs`), replays. `onWait` is called as the wait begins.
+     */
+    waiting: (key, pollMs, onWait) => {
+      const observed = Object.create(adapter, {
+        waitForLock: {
+          value: (k, timeoutMs, intervalMs) => {
+            onWait();
+            return adapter.waitForLock(k, timeoutMs, intervalMs);
+          },
+        },
+      });
+      return executeLikeCore(observed, coreCacheKey(key), async () => body(key), {
+        ...CORE_OPTIONS,
+        lockPollInterval: pollMs,
+      });
+    },
     // A first execution whose handler fails: the core stores the error, rethrows and releases.
     failing: (key) =>
       run(key, async () => {

@@ -1,5 +1,6 @@
 import { ElectroDynamoAdapter } from '../../dist/index.js';
 import { CacheKeyBaselineAdapter } from '../contenders/cacheKeyBaseline.mjs';
+import { CLAIM_ON_MISS } from './cpu.mjs';
 import { flowsFor } from './flows.mjs';
 
 /**
@@ -38,6 +39,15 @@ export async function measureHeap(flows) {
       new ElectroDynamoAdapter({ client: answerNothing, table: 'app-table', prefix: 'idem' }),
     ],
     ['cacheKey baseline', new CacheKeyBaselineAdapter(answerNothing, 'idempotency-cache')],
+    [
+      CLAIM_ON_MISS,
+      new ElectroDynamoAdapter({
+        client: answerNothing,
+        table: 'app-table',
+        prefix: 'idem',
+        claimOnMiss: true,
+      }),
+    ],
   ];
   const results = new Map();
   const throwing = new ElectroDynamoAdapter({

@@ -1,8 +1,14 @@
 import type { EntityItem } from 'electrodb';
 import type { RecordEntity } from '../entities/createRecordEntity.js';
+import { isLive } from './time.js';
 
 /** How long after the poll that saw it a record may answer the `get` that follows. */
 const RECEIPT_MS = 1_000;
+/**
+ * How long a finished wait is remembered for the `get` that follows it, which the core makes at
+ * once; only a caller that waits and never reads leaves one this old, for the sweep to drop.
+ */
+const WAIT_MARK_MS = 60_000;
 
 /** A lock this instance holds (or, with `holders` 0, failed to release and may retry). */
 export interface HeldLock {
@@ -32,21 +38,48 @@ export interface HeldLock {
   storing: boolean;
 }
 
-/** The record a `waitForLock` poll found in place of the lock. */
+/**
+ * Lock waits on the key that have returned and whose `get` has not come yet, with the record
+ * (if any) the last of them found in place of the lock.
+ */
 interface WaitReceipt {
-  readonly item: EntityItem<RecordEntity>;
-  readonly seenAt: number;
+  item: EntityItem<RecordEntity> | null;
+  seenAt: number;
+  waits: number;
+}
+
+/** What the `get` after a lock wait may use: the record the wait found, while fresh. */
+export interface FinishedWait {
+  readonly item: EntityItem<RecordEntity> | undefined;
+}
+
+/** A lock that `get` wrote on a miss (claim-on-miss mode), not yet confirmed by `acquireLock`. */
+export interface PendingClaim {
+  readonly token: string;
+  readonly ttlMs: number;
+  readonly acquiredAt: number;
+  readonly validUntil: number;
+}
+
+/** `get` claims on this key that lost to a live lock: as many `acquireLock`s answer false. */
+interface LostClaims {
+  count: number;
+  /** Past this, epoch ms, the verdicts are stale and `acquireLock` asks the table again. */
+  until: number;
 }
 
 interface KeyState {
   lock: HeldLock | undefined;
   receipt: WaitReceipt | undefined;
+  claim: PendingClaim | undefined;
+  lost: LostClaims | undefined;
 }
 
 /**
  * Everything this adapter instance remembers per cache key, in one place: the lock it holds
  * (owner token, acquisitions outstanding, the claim's proof that no record existed, the
- * renewal timer) and the record its last lock wait saw. An entry leaves as soon as neither is
+ * renewal timer), the lock waits whose `get` is still to come (with the record the last one
+ * saw), and in claim-on-miss mode what `get`'s claims found for the `acquireLock` after them. An entry leaves as soon as neither is
  * left; entries a caller abandoned (a lock never released, a receipt never collected) are
  * swept once lapsed, whenever the map has doubled, so the cost stays amortised O(1).
  */
@@ -64,15 +97,21 @@ export class KeyStates {
    * older one's release cannot free it; a remembered failed release (holders 0) just gives way.
    * The older lock's renewal stops: the item now carries the new token.
    */
-  takeLock(key: string, token: string, ttlMs: number, now: number): HeldLock {
+  takeLock(
+    key: string,
+    token: string,
+    ttlMs: number,
+    acquiredAt: number,
+    validUntil = acquiredAt + ttlMs,
+  ): HeldLock {
     const state = this.entry(key);
     const held = state.lock;
     if (held !== undefined) clearTimeout(held.renewal);
     state.lock = {
       token,
       ttlMs,
-      validUntil: now + ttlMs,
-      acquiredAt: now,
+      validUntil,
+      acquiredAt,
       holders: (held?.holders ?? 0) + 1,
       claimReceipt: true,
       renewal: undefined,
@@ -81,7 +120,7 @@ export class KeyStates {
       lost: false,
       storing: false,
     };
-    if (this.byKey.size >= this.sweepAtSize) this.sweep(now);
+    if (this.byKey.size >= this.sweepAtSize) this.sweep(acquiredAt);
     return state.lock;
   }
 
@@ -159,25 +198,82 @@ export class KeyStates {
     if (state !== undefined) this.dropLock(key, state);
   }
 
-  keepReceipt(key: string, item: EntityItem<RecordEntity>, now: number): void {
-    this.entry(key).receipt = { item, seenAt: now };
+  /** A lock wait returned; `item` is the record it found in place of the lock, if any. */
+  keepReceipt(key: string, item: EntityItem<RecordEntity> | null, now: number): void {
+    const state = this.entry(key);
+    const waits = (state.receipt?.waits ?? 0) + 1;
+    state.receipt = { item, seenAt: now, waits };
     if (this.byKey.size >= this.sweepAtSize) this.sweep(now);
   }
 
-  /** The record seen by the wait that just returned, once, while the receipt is fresh. */
-  takeReceipt(key: string, now: number): EntityItem<RecordEntity> | undefined {
+  /**
+   * Whether a lock wait on the key returned and its `get` is still to come (then this is that
+   * `get`), with the record the wait found while it is fresh. Undefined when no wait is pending.
+   */
+  takeReceipt(key: string, now: number): FinishedWait | undefined {
     const state = this.byKey.get(key);
     const receipt = state?.receipt;
     if (state === undefined || receipt === undefined) return undefined;
-    state.receipt = undefined;
-    this.dropIfEmpty(key, state);
-    return now - receipt.seenAt <= RECEIPT_MS ? receipt.item : undefined;
+    receipt.waits -= 1;
+    if (receipt.waits <= 0) {
+      state.receipt = undefined;
+      this.dropIfEmpty(key, state);
+    }
+    const fresh = receipt.item !== null && now - receipt.seenAt <= RECEIPT_MS;
+    return { item: fresh ? (receipt.item ?? undefined) : undefined };
   }
 
+  /** The key's record changed here: a record a wait saw is stale (the waits still count). */
   forgetReceipt(key: string): void {
+    const receipt = this.byKey.get(key)?.receipt;
+    if (receipt !== undefined) receipt.item = null;
+  }
+
+  /** A `get` won a claim on a miss; the next `acquireLock` of the key confirms it. */
+  keepClaim(key: string, claim: PendingClaim): void {
+    this.entry(key).claim = claim;
+    if (this.byKey.size >= this.sweepAtSize) this.sweep(claim.acquiredAt);
+  }
+
+  /** A `get` claim lost to a lock live until `until` (already capped by the caller). */
+  keepLostClaim(key: string, until: number, now: number): void {
+    const state = this.entry(key);
+    const lost = state.lost;
+    state.lost =
+      lost === undefined || now > lost.until
+        ? { count: 1, until }
+        : { count: lost.count + 1, until: Math.min(lost.until, until) };
+    if (this.byKey.size >= this.sweepAtSize) this.sweep(now);
+  }
+
+  /**
+   * What `get` learned for the `acquireLock` that follows it: a claim it won and that is still
+   * ours (preferred: whichever caller confirms it, one of them runs), or a claim it lost while
+   * that verdict is fresh. Each is given out once; undefined means the table must be asked.
+   */
+  takeClaimVerdict(key: string, now: number): PendingClaim | 'lost' | undefined {
     const state = this.byKey.get(key);
-    if (state?.receipt === undefined) return;
-    state.receipt = undefined;
+    if (state === undefined) return undefined;
+    const { claim, lost } = state;
+    let verdict: PendingClaim | 'lost' | undefined;
+    if (claim !== undefined) {
+      state.claim = undefined;
+      if (isLive(claim.validUntil, now)) verdict = claim;
+    }
+    if (verdict === undefined && lost !== undefined) {
+      lost.count -= 1;
+      if (lost.count <= 0) state.lost = undefined;
+      if (isLive(lost.until, now)) verdict = 'lost';
+    }
+    this.dropIfEmpty(key, state);
+    return verdict;
+  }
+
+  /** A record now holds the key: a claim `get` took there is gone. */
+  forgetClaim(key: string): void {
+    const state = this.byKey.get(key);
+    if (state?.claim === undefined) return;
+    state.claim = undefined;
     this.dropIfEmpty(key, state);
   }
 
@@ -189,7 +285,7 @@ export class KeyStates {
   private entry(key: string): KeyState {
     let state = this.byKey.get(key);
     if (state === undefined) {
-      state = { lock: undefined, receipt: undefined };
+      state = { lock: undefined, receipt: undefined, claim: undefined, lost: undefined };
       this.byKey.set(key, state);
     }
     return state;
@@ -202,11 +298,19 @@ export class KeyStates {
   }
 
   private dropIfEmpty(key: string, state: KeyState): void {
-    if (state.lock === undefined && state.receipt === undefined) this.byKey.delete(key);
+    if (
+      state.lock === undefined &&
+      state.receipt === undefined &&
+      state.claim === undefined &&
+      state.lost === undefined
+    ) {
+      this.byKey.delete(key);
+    }
   }
 
   // A lock still being renewed is alive whatever its validUntil; a lapsed one that is not was
-  // abandoned by a caller that bypasses the core. Receipts are only useful for RECEIPT_MS.
+  // abandoned by a caller that bypasses the core, as is a lapsed unconfirmed claim. A wait's
+  // get comes at once, so an old wait mark was left by a caller that never read.
   private sweep(now: number): void {
     for (const [key, state] of this.byKey) {
       const lock = state.lock;
@@ -214,9 +318,13 @@ export class KeyStates {
       if (lock !== undefined && !renewed && now > lock.validUntil) {
         state.lock = undefined;
       }
-      if (state.receipt !== undefined && now - state.receipt.seenAt > RECEIPT_MS) {
+      if (state.receipt !== undefined && now - state.receipt.seenAt > WAIT_MARK_MS) {
         state.receipt = undefined;
       }
+      if (state.claim !== undefined && !isLive(state.claim.validUntil, now)) {
+        state.claim = undefined;
+      }
+      if (state.lost !== undefined && !isLive(state.lost.until, now)) state.lost = undefined;
       this.dropIfEmpty(key, state);
     }
     this.sweepAtSize = Math.max(64, this.byKey.size * 2);

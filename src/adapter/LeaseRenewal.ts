@@ -3,7 +3,7 @@ import type { HeldLock, KeyStates } from './KeyStates.js';
 import type { LockStore } from './LockStore.js';
 
 /** Renew once a third of the lease has passed: two more chances before it lapses. */
-const RENEW_AT_FRACTION = 1 / 3;
+export const RENEW_AT_FRACTION = 1 / 3;
 /** Pause before retrying a failed renewal, as a fraction of the lease time left. */
 const RETRY_AT_FRACTION = 1 / 4;
 /** No renewal comes sooner than this after the last, however short the lease. */

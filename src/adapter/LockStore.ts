@@ -12,6 +12,14 @@ import {
 } from './entityRequests.js';
 import { toEpochSeconds } from './time.js';
 
+/**
+ * How a claim ended. A lost claim carries the item that holds the key where the caller asked
+ * for it (`claimOrFindHolder`).
+ */
+export type ClaimOutcome =
+  | { readonly acquired: true }
+  | { readonly acquired: false; readonly holder: Record<string, unknown> | undefined };
+
 /** What a renewal found in place of our lock when its condition failed. */
 export type RenewalLoss = Exclude<LeaseLostReason, 'lapsed'>;
 
@@ -37,6 +45,31 @@ export class LockStore {
    * record exists: no separate read of the record is needed after a claim.
    */
   async claim(key: string, token: string, validUntil: number, now: number): Promise<boolean> {
+    const outcome = await this.tryClaim(key, token, validUntil, now, 'acquireLock');
+    return outcome.acquired;
+  }
+
+  /**
+   * The claim `get` makes on a miss: as `claim`, and when it loses, the item that holds the key
+   * (a live record or lock): returned with the rejection, or read once where it is not
+   * (dynalite). Undefined holder: the key emptied between the rejection and the read.
+   */
+  async claimOrFindHolder(
+    key: string,
+    token: string,
+    validUntil: number,
+    now: number,
+  ): Promise<ClaimOutcome> {
+    return this.tryClaim(key, token, validUntil, now, 'get');
+  }
+
+  private async tryClaim(
+    key: string,
+    token: string,
+    validUntil: number,
+    now: number,
+    operation: 'acquireLock' | 'get',
+  ): Promise<ClaimOutcome> {
     const params = this.lockPut(key, token, validUntil)
       .where(
         ({ validUntil: itemValidUntil }, { notExists, lt }) =>
@@ -60,20 +93,23 @@ export class LockStore {
       // SDK retry the rejection may be against our own claim, committed by an attempt whose
       // answer was lost: the owner token on the item tells.
       const attempts = attemptsOf(error);
-      if (attempts <= 1) return false;
+      if (attempts <= 1) {
+        if (operation === 'acquireLock') return { acquired: false, holder: undefined };
+        return { acquired: false, holder: await this.holderAfterRejection(key, error) };
+      }
       const holder = await this.holderAfterRejection(key, error);
       const acquired = holder !== undefined && parseAs(this.locks, holder)?.owner === token;
       publish('ambiguousWriteResolved', () => ({
         table: this.table,
         key,
-        operation: 'acquireLock',
+        operation,
         attempts,
         outcome: acquired ? 'acquired' : 'not-acquired',
       }));
-      return acquired;
+      return acquired ? { acquired } : { acquired, holder };
     }
     if (replaced !== undefined) this.reportTakeover(key, replaced, now);
-    return true;
+    return { acquired: true };
   }
 
   /**

@@ -71,7 +71,8 @@ export interface ResponseCompressedEvent extends IdempotencyEventBase {
 }
 
 export interface AmbiguousWriteResolvedEvent extends IdempotencyEventBase {
-  readonly operation: 'acquireLock' | 'releaseLock';
+  /** `get` when the claim was one that `get` makes in claim-on-miss mode. */
+  readonly operation: 'get' | 'acquireLock' | 'releaseLock';
   /** How many times the SDK sent the request. */
   readonly attempts: number;
   /**

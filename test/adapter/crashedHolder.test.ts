@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADAPTER_MODES } from '../support/adapterModes.js';
 import { executeLikeCore } from '../support/coreReference.mjs';
 import { startTestTable, type TestTable } from '../support/testTable.js';
 
@@ -16,114 +17,135 @@ async function itemOf(key: string): Promise<Record<string, unknown> | undefined>
 
 const record = (response: unknown) => ({ response, createdAt: Date.now(), ttl: 3_600_000 });
 
-/** A stalled holder renews nothing: its lease lapses as with renewal off. */
-const stalledHolder = () => env.adapter({ lockRenewal: false });
+describe.each(ADAPTER_MODES)(
+  'ElectroDynamoAdapter with a holder that stalls past its lock ttl ($mode mode)',
+  ({ mode, options: modeOptions }) => {
+    const key = (name: string) => `${mode}-${name}`;
+    /** A stalled holder renews nothing: its lease lapses as with renewal off. */
+    const stalledHolder = () => env.adapter({ ...modeOptions, lockRenewal: false });
+    /** Reads go through a default-mode adapter, so that probing claims nothing. */
+    const reader = () => env.adapter();
 
-describe('ElectroDynamoAdapter with a holder that stalls past its lock ttl', () => {
-  it('the stalled lock is taken over, and the stalled holder releasing late leaves the new lock', async () => {
-    // Prepare
-    const stalled = stalledHolder();
-    const successor = env.adapter();
-    expect(await stalled.acquireLock('stall-release', 500)).toBe(true);
-    expect(await successor.acquireLock('stall-release', 60_000)).toBe(false);
-    await sleep(550);
-    expect(await successor.acquireLock('stall-release', 60_000)).toBe(true);
-    const successorOwner = (await itemOf('stall-release'))?.owner;
+    it('the stalled lock is taken over, and the stalled holder releasing late leaves the new lock', async () => {
+      // Prepare
+      const stalled = stalledHolder();
+      const successor = env.adapter(modeOptions);
+      expect(await stalled.acquireLock(key('stall-release'), 500)).toBe(true);
+      expect(await successor.acquireLock(key('stall-release'), 60_000)).toBe(false);
+      await sleep(550);
+      expect(await successor.acquireLock(key('stall-release'), 60_000)).toBe(true);
+      const successorOwner = (await itemOf(key('stall-release')))?.owner;
 
-    // Act
-    await stalled.releaseLock('stall-release');
+      // Act
+      await stalled.releaseLock(key('stall-release'));
 
-    // Assess
-    expect((await itemOf('stall-release'))?.owner).toBe(successorOwner);
-    expect(await env.adapter().acquireLock('stall-release', 60_000)).toBe(false);
-    await expect(env.adapter().waitForLock('stall-release', 100, 20)).rejects.toMatchObject({
-      code: 'LOCK_TIMEOUT',
+      // Assess
+      expect((await itemOf(key('stall-release')))?.owner).toBe(successorOwner);
+      expect(await env.adapter().acquireLock(key('stall-release'), 60_000)).toBe(false);
+      await expect(env.adapter().waitForLock(key('stall-release'), 100, 20)).rejects.toMatchObject({
+        code: 'LOCK_TIMEOUT',
+      });
     });
-  });
 
-  it("the stalled holder's late set stores its record over the new lock; the new owner's own set then replaces it", async () => {
-    // Prepare
-    const stalled = stalledHolder();
-    const successor = env.adapter();
-    await stalled.acquireLock('stall-set', 200);
-    await sleep(250);
-    await successor.acquireLock('stall-set', 60_000);
+    it("the stalled holder's late set stores its record over the new lock; the new owner's own set then replaces it", async () => {
+      // Prepare
+      const stalled = stalledHolder();
+      const successor = env.adapter(modeOptions);
+      await stalled.acquireLock(key('stall-set'), 200);
+      await sleep(250);
+      await successor.acquireLock(key('stall-set'), 60_000);
 
-    // Act: the stalled execution finishes and stores what it did
-    await stalled.set('stall-set', record({ by: 'stalled' }));
-    await stalled.releaseLock('stall-set');
+      // Act: the stalled execution finishes and stores what it did
+      await stalled.set(key('stall-set'), record({ by: 'stalled' }));
+      await stalled.releaseLock(key('stall-set'));
 
-    // Assess: its record is what a reader (or a waiter on the new lock) now sees
-    expect((await env.adapter().get('stall-set'))?.response).toEqual({ by: 'stalled' });
-    await env.adapter().waitForLock('stall-set', 1_000, 20);
-    expect(await env.adapter().acquireLock('stall-set', 60_000)).toBe(false);
+      // Assess: its record is what a reader (or a waiter on the new lock) now sees
+      expect((await reader().get(key('stall-set')))?.response).toEqual({ by: 'stalled' });
+      await env.adapter().waitForLock(key('stall-set'), 1_000, 20);
+      expect(await env.adapter().acquireLock(key('stall-set'), 60_000)).toBe(false);
 
-    // Act: the successor finishes after it; its release finds no lock of its own to delete
-    await successor.set('stall-set', record({ by: 'successor' }));
-    await successor.releaseLock('stall-set');
+      // Act: the successor finishes after it; its release finds no lock of its own to delete
+      await successor.set(key('stall-set'), record({ by: 'successor' }));
+      await successor.releaseLock(key('stall-set'));
 
-    // Assess: last write wins
-    expect((await env.adapter().get('stall-set'))?.response).toEqual({ by: 'successor' });
-    expect(await itemOf('stall-set')).not.toHaveProperty('owner');
-  });
+      // Assess: last write wins
+      expect((await reader().get(key('stall-set')))?.response).toEqual({ by: 'successor' });
+      expect(await itemOf(key('stall-set'))).not.toHaveProperty('owner');
+    });
 
-  it('the stalled holder releasing without a set (its handler failed) leaves the new owner lock and its later record', async () => {
-    // Prepare
-    const stalled = stalledHolder();
-    const successor = env.adapter();
-    await stalled.acquireLock('stall-fail', 200);
-    await sleep(250);
-    await successor.acquireLock('stall-fail', 60_000);
-    await successor.set('stall-fail', record({ by: 'successor' }));
+    it('the stalled holder releasing without a set (its handler failed) leaves the new owner lock and its later record', async () => {
+      // Prepare
+      const stalled = stalledHolder();
+      const successor = env.adapter(modeOptions);
+      await stalled.acquireLock(key('stall-fail'), 200);
+      await sleep(250);
+      await successor.acquireLock(key('stall-fail'), 60_000);
+      await successor.set(key('stall-fail'), record({ by: 'successor' }));
 
-    // Act
-    await stalled.releaseLock('stall-fail');
+      // Act
+      await stalled.releaseLock(key('stall-fail'));
 
-    // Assess
-    expect((await env.adapter().get('stall-fail'))?.response).toEqual({ by: 'successor' });
-  });
+      // Assess
+      expect((await reader().get(key('stall-fail')))?.response).toEqual({ by: 'successor' });
+    });
 
-  it('with renewal off, a handler slower than the lock ttl runs twice through the core sequence (the limit renewal lifts)', async () => {
-    // Prepare: the first execution stalls for 6 lock lifetimes
-    let executions = 0;
-    const handler = async () => {
-      executions += 1;
-      const run = executions;
-      if (run === 1) await sleep(900);
-      return { run };
-    };
-    const options = { lockTtl: 150, lockTimeout: 2_000, lockPollInterval: 20 };
+    it('with renewal off, a handler slower than the lock ttl runs twice through the core sequence (the limit renewal lifts)', async () => {
+      // Prepare: the first execution stalls for 6 lock lifetimes
+      let executions = 0;
+      const handler = async () => {
+        executions += 1;
+        const run = executions;
+        if (run === 1) await sleep(900);
+        return { run };
+      };
+      const options = { lockTtl: 150, lockTimeout: 2_000, lockPollInterval: 20 };
 
-    // Act
-    const first = executeLikeCore(stalledHolder(), 'slow-handler', handler, options);
-    await sleep(200);
-    const second = await executeLikeCore(env.adapter(), 'slow-handler', handler, options);
-    const firstResult = await first;
-
-    // Assess: the lapsed lock let a second caller run the handler; the last set wins the record
-    expect(executions).toBe(2);
-    expect(second).toEqual({ run: 2 });
-    expect(firstResult).toEqual({ run: 1 });
-    expect((await env.adapter().get('slow-handler'))?.response).toEqual({ run: 1 });
-  });
-
-  it('through the core sequence, a handler within the lock ttl runs once for callers that arrive while it runs', async () => {
-    // Prepare
-    let executions = 0;
-    const handler = async () => {
-      executions += 1;
+      // Act
+      const first = executeLikeCore(stalledHolder(), key('slow-handler'), handler, options);
       await sleep(200);
-      return { run: executions };
-    };
-    const options = { lockTtl: 2_000, lockTimeout: 2_000, lockPollInterval: 20 };
+      const second = await executeLikeCore(
+        env.adapter(modeOptions),
+        key('slow-handler'),
+        handler,
+        options,
+      );
+      const firstResult = await first;
 
-    // Act
-    const first = executeLikeCore(env.adapter(), 'timely-handler', handler, options);
-    await sleep(50);
-    const late = await executeLikeCore(env.adapter(), 'timely-handler', handler, options);
+      // Assess: the lapsed lock let a second caller run the handler; the last set wins the record
+      expect(executions).toBe(2);
+      expect(second).toEqual({ run: 2 });
+      expect(firstResult).toEqual({ run: 1 });
+      expect((await reader().get(key('slow-handler')))?.response).toEqual({ run: 1 });
+    });
 
-    // Assess
-    expect(executions).toBe(1);
-    expect(late).toEqual(await first);
-  });
-});
+    it('through the core sequence, a handler within the lock ttl runs once for callers that arrive while it runs', async () => {
+      // Prepare
+      let executions = 0;
+      const handler = async () => {
+        executions += 1;
+        await sleep(200);
+        return { run: executions };
+      };
+      const options = { lockTtl: 2_000, lockTimeout: 2_000, lockPollInterval: 20 };
+
+      // Act
+      const first = executeLikeCore(
+        env.adapter(modeOptions),
+        key('timely-handler'),
+        handler,
+        options,
+      );
+      await sleep(50);
+      const late = await executeLikeCore(
+        env.adapter(modeOptions),
+        key('timely-handler'),
+        handler,
+        options,
+      );
+
+      // Assess
+      expect(executions).toBe(1);
+      expect(late).toEqual(await first);
+    });
+  },
+);

@@ -4,6 +4,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ElectroDynamoAdapter } from '../../src/adapter/ElectroDynamoAdapter.js';
+import { ADAPTER_MODES } from '../support/adapterModes.js';
 import { sleep, withDeadline } from '../support/async.js';
 import { ACCESS_KEY_ID } from '../support/backend.js';
 import { recordEvents } from '../support/channelEvents.js';
@@ -43,6 +44,7 @@ function startHolder(options: {
   lockTtl: number;
   handlerMs?: number;
   mode: 'idle' | 'handler';
+  adapterOptions: object;
 }): Holder {
   const child = spawn(
     process.execPath,
@@ -93,7 +95,10 @@ function startHolder(options: {
 
 const event = (name: string) => (line: HolderLine) => line.event === name;
 
-/** Claims `key` with `adapter` as soon as the holder's lease lets it; when that was. */
+/**
+ * Claims `key` with `adapter` as soon as the holder's lease lets it, in the core's order (a
+ * `get` that finds no record, then `acquireLock`); when that was.
+ */
 async function claimWhenFree(
   adapter: ElectroDynamoAdapter,
   key: string,
@@ -102,90 +107,111 @@ async function claimWhenFree(
 ): Promise<number> {
   const deadline = Date.now() + deadlineMs;
   while (Date.now() < deadline) {
-    if (await adapter.acquireLock(key, ttlMs)) return Date.now();
+    if ((await adapter.get(key)) === null && (await adapter.acquireLock(key, ttlMs))) {
+      return Date.now();
+    }
     await sleep(10);
   }
   throw new Error(`${key} still locked after ${deadlineMs} ms`);
 }
 
-describe('ElectroDynamoAdapter lease renewal with real holder processes', () => {
-  it('a process that holds a lock and has nothing else to do exits: renewal keeps nothing alive', async () => {
-    // Prepare / Act: a 60 s lease would be renewed at 20 s, were its timer keeping the process
-    const holder = startHolder({ key: 'idle-holder', lockTtl: 60_000, mode: 'idle' });
-    await holder.next(event('acquired'));
-    const [code] = (await withDeadline(10_000, 'idle holder exit', holder.exited)) as [number];
+describe.each(ADAPTER_MODES)(
+  'ElectroDynamoAdapter lease renewal with real holder processes ($mode mode)',
+  ({ mode: adapterMode, options: adapterOptions }) => {
+    const key = (name: string) => `${adapterMode}-${name}`;
 
-    // Assess
-    expect(code).toBe(0);
-    expect(holder.lines.map((line) => line.event)).toEqual(['acquired']);
-  });
+    it('a process that holds a lock and has nothing else to do exits: renewal keeps nothing alive', async () => {
+      // Prepare / Act: a 60 s lease would be renewed at 20 s, were its timer keeping the process
+      const holder = startHolder({
+        key: key('idle-holder'),
+        lockTtl: 60_000,
+        mode: 'idle',
+        adapterOptions,
+      });
+      await holder.next(event('acquired'));
+      const [code] = (await withDeadline(10_000, 'idle holder exit', holder.exited)) as [number];
 
-  it('a holder killed with SIGKILL mid-handler leaves a lock that lapses within lockTtl of its last renewal', async () => {
-    // Prepare
-    // Renewals a third of a second apart: the test reads each one before the next is due.
-    const lockTtl = 1_000;
-    const holder = startHolder({
-      key: 'killed-holder',
-      lockTtl,
-      handlerMs: 30_000,
-      mode: 'handler',
+      // Assess
+      expect(code).toBe(0);
+      expect(holder.lines.map((line) => line.event)).toEqual(['acquired']);
     });
-    await holder.next((line) => line.event === 'leaseRenewed' && line.renewals === 2);
 
-    // Act
-    holder.child.kill('SIGKILL');
-    await holder.exited;
-    const lastRenewal = holder.lines.filter(event('leaseRenewed')).at(-1);
-    const claimedAt = await claimWhenFree(env.adapter(), 'killed-holder', 60_000, 5_000);
+    it('a holder killed with SIGKILL mid-handler leaves a lock that lapses within lockTtl of its last renewal', async () => {
+      // Prepare
+      // Renewals a third of a second apart: the test reads each one before the next is due.
+      const lockTtl = 1_000;
+      const holder = startHolder({
+        key: key('killed-holder'),
+        lockTtl,
+        handlerMs: 30_000,
+        mode: 'handler',
+        adapterOptions,
+      });
+      await holder.next((line) => line.event === 'leaseRenewed' && line.renewals === 2);
 
-    // Assess: never before the last lease ended, and within lockTtl of the last renewal
-    const validUntil = Number(lastRenewal?.validUntil);
-    expect(claimedAt).toBeGreaterThanOrEqual(validUntil);
-    expect(claimedAt - Number(lastRenewal?.at)).toBeLessThanOrEqual(lockTtl + 250);
-  });
+      // Act
+      holder.child.kill('SIGKILL');
+      await holder.exited;
+      const lastRenewal = holder.lines.filter(event('leaseRenewed')).at(-1);
+      const claimedAt = await claimWhenFree(
+        env.adapter(adapterOptions),
+        key('killed-holder'),
+        60_000,
+        5_000,
+      );
 
-  it('a holder stopped past its lease is taken over; resumed, its renewal finds another owner and stops, and its late set lands as the last write', async () => {
-    // Prepare
-    const lockTtl = 600;
-    const lost = recordEvents('leaseLost');
-    const holder = startHolder({
-      key: 'stopped-holder',
-      lockTtl,
-      handlerMs: 2_000,
-      mode: 'handler',
+      // Assess: never before the last lease ended, and within lockTtl of the last renewal
+      const validUntil = Number(lastRenewal?.validUntil);
+      expect(claimedAt).toBeGreaterThanOrEqual(validUntil);
+      expect(claimedAt - Number(lastRenewal?.at)).toBeLessThanOrEqual(lockTtl + 250);
     });
-    await holder.next((line) => line.event === 'leaseRenewed' && line.renewals === 1);
 
-    // Act: stall it past its lease, take the key over, let it go on
-    holder.child.kill('SIGSTOP');
-    const stoppedAt = Date.now();
-    const successor = env.adapter();
-    const takenOverAt = await claimWhenFree(successor, 'stopped-holder', lockTtl, 5_000);
-    holder.child.kill('SIGCONT');
-    const holderLost = await holder.next(event('leaseLost'));
-    await holder.next(event('released'));
-    const afterLateSet = await env.adapter().get('stopped-holder');
-    await sleep(lockTtl);
-    await successor.set('stopped-holder', {
-      response: { by: 'successor' },
-      createdAt: Date.now(),
-      ttl: 3_600_000,
+    it('a holder stopped past its lease is taken over; resumed, its renewal finds another owner and stops, and its late set lands as the last write', async () => {
+      // Prepare
+      const lockTtl = 600;
+      const lost = recordEvents('leaseLost');
+      const holder = startHolder({
+        key: key('stopped-holder'),
+        lockTtl,
+        handlerMs: 2_000,
+        mode: 'handler',
+        adapterOptions,
+      });
+      await holder.next((line) => line.event === 'leaseRenewed' && line.renewals === 1);
+
+      // Act: stall it past its lease, take the key over, let it go on
+      holder.child.kill('SIGSTOP');
+      const stoppedAt = Date.now();
+      const successor = env.adapter(adapterOptions);
+      const takenOverAt = await claimWhenFree(successor, key('stopped-holder'), lockTtl, 5_000);
+      holder.child.kill('SIGCONT');
+      const holderLost = await holder.next(event('leaseLost'));
+      await holder.next(event('released'));
+      const afterLateSet = await env.adapter().get(key('stopped-holder'));
+      await sleep(lockTtl);
+      await successor.set(key('stopped-holder'), {
+        response: { by: 'successor' },
+        createdAt: Date.now(),
+        ttl: 3_600_000,
+      });
+      await successor.releaseLock(key('stopped-holder'));
+      lost.stop();
+
+      // Assess
+      expect(takenOverAt).toBeGreaterThan(stoppedAt);
+      expect(holderLost).toMatchObject({ key: key('stopped-holder'), reason: 'taken-over' });
+      // No renewal after it found the key taken: its lease stayed lost.
+      expect(
+        holder.lines.filter((line) => line.event === 'leaseRenewed' && line.at > holderLost.at),
+      ).toEqual([]);
+      // Its late set stored its response over the successor's lock (last write wins) ...
+      expect(afterLateSet?.response).toEqual({ by: holder.child.pid });
+      // ... which the successor's next renewal found, so it stopped renewing too ...
+      expect(lost.forKey(key('stopped-holder'))).toMatchObject([{ reason: 'replaced-by-record' }]);
+      // ... and the successor's own set is the record that stays.
+      expect((await env.adapter().get(key('stopped-holder')))?.response).toEqual({
+        by: 'successor',
+      });
     });
-    await successor.releaseLock('stopped-holder');
-    lost.stop();
-
-    // Assess
-    expect(takenOverAt).toBeGreaterThan(stoppedAt);
-    expect(holderLost).toMatchObject({ key: 'stopped-holder', reason: 'taken-over' });
-    // No renewal after it found the key taken: its lease stayed lost.
-    expect(
-      holder.lines.filter((line) => line.event === 'leaseRenewed' && line.at > holderLost.at),
-    ).toEqual([]);
-    // Its late set stored its response over the successor's lock (last write wins) ...
-    expect(afterLateSet?.response).toEqual({ by: holder.child.pid });
-    // ... which the successor's next renewal found, so it stopped renewing too ...
-    expect(lost.forKey('stopped-holder')).toMatchObject([{ reason: 'replaced-by-record' }]);
-    // ... and the successor's own set is the record that stays.
-    expect((await env.adapter().get('stopped-holder'))?.response).toEqual({ by: 'successor' });
-  });
-});
+  },
+);

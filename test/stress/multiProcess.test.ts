@@ -1,51 +1,58 @@
 import { describe, expect, it } from 'vitest';
 import { runStress, SLOW_PHASE, violations } from '../../stress/harness.mjs';
+import { ADAPTER_MODES } from '../support/adapterModes.js';
 import { backend, startBackend } from '../support/backend.js';
 
-describe('ElectroDynamoAdapter across processes', () => {
-  it('4 processes racing 8 callers per key over 100 keys execute each key exactly once', async () => {
-    // Prepare
-    const options = { processes: 4, keys: 100, callers: 8, deadlineMs: 25_000 };
-    // dynalite: the harness serves its own in-process; otherwise the run's shared server.
-    const shared = backend === 'dynalite' ? {} : { endpoint: (await startBackend()).endpoint };
+describe.each(ADAPTER_MODES)(
+  'ElectroDynamoAdapter across processes ($mode mode)',
+  ({ options: adapterOptions }) => {
+    it('4 processes racing 8 callers per key over 100 keys execute each key exactly once', async () => {
+      // Prepare
+      const options = { processes: 4, keys: 100, callers: 8, deadlineMs: 25_000 };
+      // dynalite: the harness serves its own in-process; otherwise the run's shared server.
+      const shared = backend === 'dynalite' ? {} : { endpoint: (await startBackend()).endpoint };
 
-    // Act
-    const result = await runStress({ ...options, ...shared });
+      // Act
+      const result = await runStress({ ...options, ...shared, adapterOptions });
 
-    // Assess
-    const context = `seed ${result.seed}; ${result.samples.join('; ')}`;
-    expect(result.calls, context).toBe(100 * 8);
-    expect(result.executions, context).toBe(100);
-    expect(result.handlerRuns, context).toBe(100);
-    expect(result.records, context).toBe(100);
-    expect(result.duplicates, context).toBe(0);
-    expect(result.mismatches, context).toBe(0);
-    expect(result.errors, context).toBe(0);
-    // Without callers waiting on a lock another process holds, nothing above was contended.
-    expect(result.crossProcessWaits, context).toBeGreaterThan(0);
-    expect(violations(result)).toEqual([]);
-  }, 40_000);
-});
+      // Assess
+      const context = `seed ${result.seed}; ${result.samples.join('; ')}`;
+      expect(result.calls, context).toBe(100 * 8);
+      expect(result.executions, context).toBe(100);
+      expect(result.handlerRuns, context).toBe(100);
+      expect(result.records, context).toBe(100);
+      expect(result.duplicates, context).toBe(0);
+      expect(result.mismatches, context).toBe(0);
+      expect(result.errors, context).toBe(0);
+      // Without callers waiting on a lock another process holds, nothing above was contended.
+      expect(result.crossProcessWaits, context).toBeGreaterThan(0);
+      expect(violations(result)).toEqual([]);
+    }, 40_000);
+  },
+);
 
-describe('ElectroDynamoAdapter across processes with handlers slower than the lock ttl', () => {
-  it('4 processes, a fifth of 60 keys at 2–3 lock lifetimes: each key still runs once', async () => {
-    // Prepare
-    const options = { ...SLOW_PHASE, processes: 4, keys: 60, callers: 8, deadlineMs: 35_000 };
-    const shared = backend === 'dynalite' ? {} : { endpoint: (await startBackend()).endpoint };
+describe.each(ADAPTER_MODES)(
+  'ElectroDynamoAdapter across processes with handlers slower than the lock ttl ($mode mode)',
+  ({ options: adapterOptions }) => {
+    it('4 processes, a fifth of 60 keys at 2–3 lock lifetimes: each key still runs once', async () => {
+      // Prepare
+      const options = { ...SLOW_PHASE, processes: 4, keys: 60, callers: 8, deadlineMs: 35_000 };
+      const shared = backend === 'dynalite' ? {} : { endpoint: (await startBackend()).endpoint };
 
-    // Act
-    const result = await runStress({ ...options, ...shared });
+      // Act
+      const result = await runStress({ ...options, ...shared, adapterOptions });
 
-    // Assess
-    const context = `seed ${result.seed}; ${result.samples.join('; ')}`;
-    expect(result.executions, context).toBe(60);
-    expect(result.handlerRuns, context).toBe(60);
-    expect(result.duplicates, context).toBe(0);
-    expect(result.mismatches, context).toBe(0);
-    expect(result.errors, context).toBe(0);
-    expect(result.leasesLost, context).toBe(0);
-    // The slow handlers outlived their first lease: without renewals nothing was tested.
-    expect(result.renewals, context).toBeGreaterThan(0);
-    expect(violations(result)).toEqual([]);
-  }, 50_000);
-});
+      // Assess
+      const context = `seed ${result.seed}; ${result.samples.join('; ')}`;
+      expect(result.executions, context).toBe(60);
+      expect(result.handlerRuns, context).toBe(60);
+      expect(result.duplicates, context).toBe(0);
+      expect(result.mismatches, context).toBe(0);
+      expect(result.errors, context).toBe(0);
+      expect(result.leasesLost, context).toBe(0);
+      // The slow handlers outlived their first lease: without renewals nothing was tested.
+      expect(result.renewals, context).toBeGreaterThan(0);
+      expect(violations(result)).toEqual([]);
+    }, 50_000);
+  },
+);

@@ -1,4 +1,5 @@
-// A lock holder in a process of its own, driving the built package: it claims a key, then
+// A lock holder in a process of its own, driving the built package: it claims a key (in
+// claim-on-miss mode through `get` first, as the core calls it), then
 // either does nothing more (and should exit by itself) or runs a handler of `handlerMs` and
 // stores its result, as the core would. Every step and lease event is a JSON line on stdout,
 // so the test can kill or stop it at a known point. Argument: JSON of the options below.
@@ -7,7 +8,9 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { loadBuiltPackage } from '../../stress/builtPackage.mjs';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-const { endpoint, accessKeyId, table, key, lockTtl, handlerMs, mode } = JSON.parse(process.argv[2]);
+const { endpoint, accessKeyId, table, key, lockTtl, handlerMs, mode, adapterOptions } = JSON.parse(
+  process.argv[2],
+);
 const { ElectroDynamoAdapter, IDEMPOTENCY_CHANNELS } = await loadBuiltPackage();
 
 const say = (event, fields = {}) =>
@@ -21,8 +24,9 @@ const client = new DynamoDBClient({
   region: 'local',
   credentials: { accessKeyId, secretAccessKey: 'local' },
 });
-const adapter = new ElectroDynamoAdapter({ client, table, prefix: 'idem' });
+const adapter = new ElectroDynamoAdapter({ client, table, prefix: 'idem', ...adapterOptions });
 
+if ((await adapter.get(key)) !== null) throw new Error(`${key} already has a record`);
 const acquired = await adapter.acquireLock(key, lockTtl);
 say('acquired', { acquired });
 if (mode === 'handler' && acquired) {

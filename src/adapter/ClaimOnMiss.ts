@@ -1,0 +1,95 @@
+import { randomUUID } from 'node:crypto';
+import type { EntityItem } from 'electrodb';
+import type { LockEntity } from '../entities/createLockEntity.js';
+import type { RecordEntity } from '../entities/createRecordEntity.js';
+import { parseAs } from './entityRequests.js';
+import type { HeldLock, KeyStates } from './KeyStates.js';
+import { RENEW_AT_FRACTION } from './LeaseRenewal.js';
+import type { LockStore } from './LockStore.js';
+import type { RecordStore } from './RecordStore.js';
+import { isLive } from './time.js';
+
+/** The core's `lockTtl` when none is configured (it defaults to `lockTimeout`, 30 s). */
+export const CORE_DEFAULT_LOCK_TTL_MS = 30_000;
+/** How long a claim lost to a lock answers the `acquireLock` after it without a request. */
+const LOST_VERDICT_MS = 1_000;
+
+/**
+ * Claim-on-miss: the core's first `get` of a key writes the lock itself, so that a first
+ * execution costs two requests (claim, store) instead of three (read, claim, store).
+ *
+ * The `get` sends the claim `acquireLock` would send. Won, it answers "no record" and the
+ * `acquireLock` that follows confirms the claim without a request; lost to a live record, the
+ * record comes back with the rejection (or from one read where it does not) and is the answer;
+ * lost to a live lock, the `acquireLock` that follows answers false without a request.
+ *
+ * The core gives its `lockTtl` only to `acquireLock`, so the claim is written with the lease the
+ * instance was last asked for (or a configured one, or the core's default before any); an
+ * `acquireLock` asking for another lease rewrites the claim's lease with its owner token, once.
+ */
+export class ClaimOnMiss {
+  private ttlMs: number;
+
+  constructor(
+    private readonly locks: LockStore,
+    private readonly records: RecordStore,
+    private readonly entities: { readonly record: RecordEntity; readonly lock: LockEntity },
+    private readonly keys: KeyStates,
+    lockTtlMs: number | undefined,
+    private readonly learnsTtl = lockTtlMs === undefined,
+  ) {
+    this.ttlMs = lockTtlMs ?? CORE_DEFAULT_LOCK_TTL_MS;
+  }
+
+  /**
+   * The `get` of a key with no record in this instance's reach: claims it. Returns the live
+   * record that holds the key, or null (claimed, or locked by someone, or just emptied).
+   */
+  async onMiss(key: string, now: number): Promise<EntityItem<RecordEntity> | null> {
+    const token = randomUUID();
+    const ttlMs = this.ttlMs;
+    const validUntil = now + ttlMs;
+    const outcome = await this.locks.claimOrFindHolder(key, token, validUntil, now);
+    if (outcome.acquired) {
+      this.keys.keepClaim(key, { token, ttlMs, acquiredAt: now, validUntil });
+      return null;
+    }
+    // Emptied between the rejection and the read: the acquireLock that follows asks the table.
+    if (outcome.holder === undefined) return null;
+    const checkedAt = Date.now();
+    const lock = parseAs(this.entities.lock, outcome.holder);
+    if (lock !== null) {
+      if (isLive(lock.validUntil, checkedAt)) {
+        const until = Math.min(lock.validUntil, checkedAt + LOST_VERDICT_MS);
+        this.keys.keepLostClaim(key, until, checkedAt);
+      }
+      return null;
+    }
+    const item = await this.records.live(parseAs(this.entities.record, outcome.holder), checkedAt);
+    // A record replaced a claim of ours that nobody confirmed: it must not be confirmed now.
+    if (item !== null) this.keys.forgetClaim(key);
+    return item;
+  }
+
+  /**
+   * `acquireLock` after a `get` that claimed: the held lock when the claim is confirmed, false
+   * when the claim was lost to a live lock, undefined when the table must be asked (no claim,
+   * its verdict is stale, or the claimed lock has vanished).
+   */
+  async confirm(key: string, ttlMs: number, now: number): Promise<HeldLock | false | undefined> {
+    if (this.learnsTtl) this.ttlMs = ttlMs;
+    const verdict = this.keys.takeClaimVerdict(key, now);
+    if (verdict === undefined || verdict === 'lost') return verdict === 'lost' ? false : undefined;
+    const { token, acquiredAt } = verdict;
+    const leaseLeft = verdict.validUntil - now;
+    // Through the core the claim is microseconds old; a caller that confirms late, or asks for
+    // another lease, gets the lease it asked for, from now, written under the claim's token.
+    if (verdict.ttlMs === ttlMs && leaseLeft >= ttlMs * (1 - RENEW_AT_FRACTION)) {
+      return this.keys.takeLock(key, token, ttlMs, acquiredAt, verdict.validUntil);
+    }
+    const validUntil = now + ttlMs;
+    const outcome = await this.locks.renew(key, token, validUntil);
+    if (outcome === 'renewed') return this.keys.takeLock(key, token, ttlMs, acquiredAt, validUntil);
+    return outcome === 'removed' ? undefined : false;
+  }
+}
