@@ -5,7 +5,7 @@ import type { RecordEntity } from '../entities/createRecordEntity.js';
 import { parseAs } from './entityRequests.js';
 import type { HeldLock, KeyStates } from './KeyStates.js';
 import { RENEW_AT_FRACTION } from './LeaseRenewal.js';
-import type { LockStore } from './LockStore.js';
+import type { ClaimOutcome, LockStore } from './LockStore.js';
 import type { RecordStore } from './RecordStore.js';
 import { isLive } from './time.js';
 
@@ -46,10 +46,21 @@ export class ClaimOnMiss {
    * record that holds the key, or null (claimed, or locked by someone, or just emptied).
    */
   async onMiss(key: string, now: number): Promise<EntityItem<RecordEntity> | null> {
+    const held = this.keys.lock(key);
+    if (held !== undefined && held.holders > 0 && !held.lost && isLive(held.validUntil, now)) {
+      // Another execution on this instance holds the key: this caller waits, as a lost claim would.
+      this.keys.keepLostClaim(key, Math.min(held.validUntil, now + LOST_VERDICT_MS), now);
+      return null;
+    }
     const token = randomUUID();
     const ttlMs = this.ttlMs;
     const validUntil = now + ttlMs;
-    const outcome = await this.locks.claimOrFindHolder(key, token, validUntil, now);
+    let outcome: ClaimOutcome;
+    try {
+      outcome = await this.locks.claimOrFindHolder(key, token, validUntil, now);
+    } catch (error) {
+      outcome = await this.decideByRead(key, token, error);
+    }
     if (outcome.acquired) {
       this.keys.keepClaim(key, { token, ttlMs, acquiredAt: now, validUntil });
       return null;
@@ -66,9 +77,32 @@ export class ClaimOnMiss {
       return null;
     }
     const item = await this.records.live(parseAs(this.entities.record, outcome.holder), checkedAt);
-    // A record replaced a claim of ours that nobody confirmed: it must not be confirmed now.
-    if (item !== null) this.keys.forgetClaim(key);
+    // A record replaced a claim of ours that an earlier get took and nobody confirmed: it must
+    // not be confirmed now. (A claim taken after this get began is newer than what it saw.)
+    if (item !== null) this.keys.forgetClaim(key, now);
     return item;
+  }
+
+  /**
+   * A claim that failed after the SDK's retries (throttled writes, a connection lost) may have
+   * committed all the same, and a replay needs no write: one consistent read of the key decides,
+   * our own token meaning the claim holds. If the read fails too, the claim's error stands.
+   */
+  private async decideByRead(
+    key: string,
+    token: string,
+    claimError: unknown,
+  ): Promise<ClaimOutcome> {
+    let holder: Record<string, unknown> | undefined;
+    try {
+      holder = await this.locks.holderOf(key);
+    } catch {
+      throw claimError;
+    }
+    if (holder !== undefined && parseAs(this.entities.lock, holder)?.owner === token) {
+      return { acquired: true };
+    }
+    return { acquired: false, holder };
   }
 
   /**
@@ -77,9 +111,11 @@ export class ClaimOnMiss {
    * its verdict is stale, or the claimed lock has vanished).
    */
   async confirm(key: string, ttlMs: number, now: number): Promise<HeldLock | false | undefined> {
-    if (this.learnsTtl) this.ttlMs = ttlMs;
     const verdict = this.keys.takeClaimVerdict(key, now);
     if (verdict === undefined || verdict === 'lost') return verdict === 'lost' ? false : undefined;
+    // Learnt only from the acquireLock that follows a claim: what other code asks for elsewhere
+    // on this instance says nothing about the core's lockTtl.
+    if (this.learnsTtl) this.ttlMs = ttlMs;
     const { token, acquiredAt } = verdict;
     const leaseLeft = verdict.validUntil - now;
     // Through the core the claim is microseconds old; a caller that confirms late, or asks for
@@ -88,7 +124,14 @@ export class ClaimOnMiss {
       return this.keys.takeLock(key, token, ttlMs, acquiredAt, verdict.validUntil);
     }
     const validUntil = now + ttlMs;
-    const outcome = await this.locks.renew(key, token, validUntil);
+    let outcome: Awaited<ReturnType<LockStore['renew']>>;
+    try {
+      outcome = await this.locks.renew(key, token, validUntil);
+    } catch (error) {
+      // The claim is still ours in the table: kept, a retried acquireLock rewrites it again.
+      this.keys.keepClaim(key, verdict);
+      throw error;
+    }
     if (outcome === 'renewed') return this.keys.takeLock(key, token, ttlMs, acquiredAt, validUntil);
     return outcome === 'removed' ? undefined : false;
   }

@@ -200,7 +200,11 @@ export class ElectroDynamoAdapter implements StorageAdapter {
       // Nothing to send when the lock is not ours, was replaced by our record, another
       // acquisition on this instance still holds it, or a renewal found it someone else's.
       const lock = this.keys.releaseLock(key);
-      if (lock === undefined || lock.lost) return;
+      if (lock === undefined) {
+        await this.releaseClaim(key);
+        return;
+      }
+      if (lock.lost) return;
       try {
         await this.locks.release(key, lock.token);
       } catch (error) {
@@ -212,6 +216,18 @@ export class ElectroDynamoAdapter implements StorageAdapter {
       }
     } catch (error) {
       throw await this.failure('releaseLock', key, error, startedAt);
+    }
+  }
+
+  /** A claim `get` took that no acquireLock confirmed is given up as a lock would be. */
+  private async releaseClaim(key: string): Promise<void> {
+    const claim = this.keys.takeClaim(key);
+    if (claim === undefined) return;
+    try {
+      await this.locks.release(key, claim.token);
+    } catch (error) {
+      this.keys.keepClaim(key, claim);
+      throw error;
     }
   }
 

@@ -25,6 +25,8 @@ export interface HeldLock {
   holders: number;
   /** Set by a fresh claim, cleared by the first `get` after it (the core's double check). */
   claimReceipt: boolean;
+  /** The claim receipt holds until then, epoch ms: the end of the lease the claim wrote. */
+  receiptUntil: number;
   /** The pending renewal, while one is scheduled. */
   renewal: NodeJS.Timeout | undefined;
   /** A renewal request is in flight. */
@@ -114,6 +116,7 @@ export class KeyStates {
       acquiredAt,
       holders: (held?.holders ?? 0) + 1,
       claimReceipt: true,
+      receiptUntil: validUntil,
       renewal: undefined,
       renewing: false,
       renewals: 0,
@@ -131,7 +134,7 @@ export class KeyStates {
   consumeClaimReceipt(key: string, now: number): boolean {
     const lock = this.byKey.get(key)?.lock;
     // The proof dates from the claim: renewals extend the lease, not the proof's lifetime.
-    if (lock === undefined || !lock.claimReceipt || now > lock.acquiredAt + lock.ttlMs) {
+    if (lock === undefined || !lock.claimReceipt || now > lock.receiptUntil) {
       return false;
     }
     lock.claimReceipt = false;
@@ -269,12 +272,22 @@ export class KeyStates {
     return verdict;
   }
 
-  /** A record now holds the key: a claim `get` took there is gone. */
-  forgetClaim(key: string): void {
+  /** A record now holds the key: a claim `get` took there before `claimedBefore` is gone. */
+  forgetClaim(key: string, claimedBefore = Number.POSITIVE_INFINITY): void {
     const state = this.byKey.get(key);
-    if (state?.claim === undefined) return;
+    if (state?.claim === undefined || state.claim.acquiredAt >= claimedBefore) return;
     state.claim = undefined;
     this.dropIfEmpty(key, state);
+  }
+
+  /** The claim a `get` took and nobody confirmed, handed over (for a release). */
+  takeClaim(key: string): PendingClaim | undefined {
+    const state = this.byKey.get(key);
+    const claim = state?.claim;
+    if (state === undefined || claim === undefined) return undefined;
+    state.claim = undefined;
+    this.dropIfEmpty(key, state);
+    return claim;
   }
 
   /** Keys with any state: what a leak would grow. */
@@ -294,6 +307,8 @@ export class KeyStates {
   private dropLock(key: string, state: KeyState): void {
     clearTimeout(state.lock?.renewal);
     state.lock = undefined;
+    // Claims lost to our lock are moot once it is gone: the next acquireLock asks the table.
+    state.lost = undefined;
     this.dropIfEmpty(key, state);
   }
 

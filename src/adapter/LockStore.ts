@@ -154,6 +154,11 @@ export class LockStore {
     }
   }
 
+  /** What holds the key now, read consistently: a lock, a record, or nothing. */
+  holderOf(key: string): Promise<Record<string, unknown> | undefined> {
+    return this.read(key);
+  }
+
   /** The lock item owned by `token` until `validUntil`, for the claim and each renewal. */
   private lockPut(key: string, token: string, validUntil: number) {
     return this.locks.put({
@@ -172,7 +177,7 @@ export class LockStore {
     key: string,
     error: unknown,
   ): Promise<Record<string, unknown> | undefined> {
-    return itemOfFailedCondition(error) ?? (await this.read(key));
+    return itemOfFailedCondition(error) ?? (await this.holderOf(key));
   }
 
   private reportTakeover(key: string, replaced: Record<string, unknown>, now: number): void {

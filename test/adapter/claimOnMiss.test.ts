@@ -25,6 +25,18 @@ const LOST_CLAIM = returnsItemOnConditionFailure
   ? ['PutItemCommand']
   : ['PutItemCommand', 'GetItemCommand'];
 
+/** A claiming adapter on its own client, so injected faults stay out of the other tests. */
+function isolatedClaimingAdapter() {
+  const client = createClient(env.endpoint);
+  const adapter = new ElectroDynamoAdapter({
+    client,
+    table: env.table,
+    prefix: 'idem',
+    claimOnMiss: true,
+  });
+  return { client, adapter };
+}
+
 const claiming = (options: { lockTtlMs?: number } | true = true) =>
   env.adapter({ claimOnMiss: options });
 const names = () => env.commands.sent.map((c) => c.name);
@@ -128,6 +140,91 @@ describe('ElectroDynamoAdapter with claimOnMiss: requests per flow (core call se
     expect(acquired).toBe(false);
     expect(names()).toEqual([]);
   });
+  it('the lease is learnt only from an acquireLock that confirms a claim, not from other calls', async () => {
+    // Prepare: other code on the instance locks a job for an hour
+    const adapter = claiming();
+    expect(await adapter.acquireLock('hour-long-job', 3_600_000)).toBe(true);
+    env.commands.reset();
+
+    // Act
+    await executeLikeCore(adapter, 'after-long-job', async () => 1);
+
+    // Assess: claimed with the core's default, which acquireLock then had nothing to correct
+    expect(names()).toEqual(['PutItemCommand', 'PutItemCommand']);
+    expect(leaseEndOf(env.commands.sent[0]?.input) - Date.now()).toBeLessThanOrEqual(
+      CORE_DEFAULTS.lockTtl,
+    );
+  });
+
+  it('a get while this instance holds the key sends nothing, and its acquireLock answers false', async () => {
+    // Prepare
+    const adapter = claiming();
+    expect(await adapter.get('held-here')).toBeNull();
+    expect(await adapter.acquireLock('held-here', CORE_DEFAULTS.lockTtl)).toBe(true);
+    expect(await adapter.get('held-here')).toBeNull(); // the core's double check
+    env.commands.reset();
+
+    // Act
+    const got = await adapter.get('held-here');
+    const acquired = await adapter.acquireLock('held-here', CORE_DEFAULTS.lockTtl);
+
+    // Assess
+    expect(got).toBeNull();
+    expect(acquired).toBe(false);
+    expect(names()).toEqual([]);
+  });
+
+  it('a verdict lost to a lock that has since lapsed is not used: acquireLock asks the table and wins', async () => {
+    // Prepare
+    await env.adapter({ lockRenewal: false }).acquireLock('short-lived', 150);
+    const adapter = claiming();
+    expect(await adapter.get('short-lived')).toBeNull();
+    await sleep(200);
+    env.commands.reset();
+
+    // Act
+    const acquired = await adapter.acquireLock('short-lived', CORE_DEFAULTS.lockTtl);
+
+    // Assess
+    expect(acquired).toBe(true);
+    expect(names()).toEqual(['PutItemCommand']);
+  });
+
+  it('a verdict lost to this instance own lock is dropped with that lock', async () => {
+    // Prepare: a direct get while this instance holds the key, then the holder releases
+    const adapter = claiming();
+    expect(await adapter.acquireLock('own-verdict', 60_000)).toBe(true);
+    expect(await adapter.get('own-verdict')).toBeNull();
+    expect(await adapter.get('own-verdict')).toBeNull();
+    await adapter.releaseLock('own-verdict');
+
+    // Act
+    const acquired = await adapter.acquireLock('own-verdict', 60_000);
+
+    // Assess
+    expect(acquired).toBe(true);
+  });
+
+  it('keeps no per-key state once flows are over: first executions, replays and waiters', async () => {
+    // Prepare
+    const adapter = claiming();
+    const handler = async () => {
+      await sleep(30);
+      return 'done';
+    };
+
+    // Act
+    await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        executeLikeCore(adapter, `no-state-${i % 2}`, handler, { lockPollInterval: 10 }),
+      ),
+    );
+    await executeLikeCore(adapter, 'no-state-0', handler);
+
+    // Assess
+    const keys = (adapter as unknown as { keys: { size: number } }).keys;
+    expect(keys.size).toBe(0);
+  });
 });
 
 describe('ElectroDynamoAdapter with claimOnMiss: where no acquireLock follows', () => {
@@ -170,6 +267,20 @@ describe('ElectroDynamoAdapter with claimOnMiss: where no acquireLock follows', 
     expect(await env.adapter().acquireLock('unconfirmed', 60_000)).toBe(false);
     await sleep(350);
     expect(await env.adapter().acquireLock('unconfirmed', 60_000)).toBe(true);
+  });
+
+  it('releaseLock gives up a claim that get took and nobody confirmed', async () => {
+    // Prepare
+    const adapter = claiming();
+    expect(await adapter.get('released-claim')).toBeNull();
+    env.commands.reset();
+
+    // Act
+    await adapter.releaseLock('released-claim');
+
+    // Assess
+    expect(names()).toEqual(['DeleteItemCommand']);
+    expect(await env.adapter().acquireLock('released-claim', 60_000)).toBe(true);
   });
 
   it('a set over an unconfirmed claim is not undone: the next acquireLock asks the table', async () => {
@@ -257,13 +368,7 @@ describe('ElectroDynamoAdapter with claimOnMiss: concurrency, renewal, faults an
 
   it('a claim whose answer was lost is resolved by its owner token: get null, acquireLock true without a request', async () => {
     // Prepare
-    const client = createClient(env.endpoint);
-    const adapter = new ElectroDynamoAdapter({
-      client,
-      table: env.table,
-      prefix: 'idem',
-      claimOnMiss: true,
-    });
+    const { client, adapter } = isolatedClaimingAdapter();
     const fault = loseNextResponse(client, (name) => name === 'PutItemCommand');
     const ambiguous = recordEvents('ambiguousWriteResolved');
     const commands = recordCommands(client);
@@ -288,16 +393,64 @@ describe('ElectroDynamoAdapter with claimOnMiss: concurrency, renewal, faults an
     client.destroy();
   });
 
-  it('a claim that fails reaches the caller of get as STORAGE_ERROR', async () => {
+  it('a claim that fails is decided by one read: a replay is served while writes fail', async () => {
     // Prepare
-    const client = createClient(env.endpoint);
-    const adapter = new ElectroDynamoAdapter({
-      client,
-      table: env.table,
-      prefix: 'idem',
-      claimOnMiss: true,
-    });
+    await executeLikeCore(env.adapter(), 'writes-failing', async () => 'stored');
+    const { client, adapter } = isolatedClaimingAdapter();
+    // Recorded before the failure is injected, so the failed claim is seen too.
+    const commands = recordCommands(client);
     failCommands(client, (name) => name === 'PutItemCommand');
+
+    // Act
+    const result = await executeLikeCore(adapter, 'writes-failing', async () => 'fresh');
+
+    // Assess
+    expect(result).toBe('stored');
+    expect(commands.sent.map((c) => c.name)).toEqual(['PutItemCommand', 'GetItemCommand']);
+    client.destroy();
+  });
+
+  it('a claim that committed but failed for good is recognised by its token in that read', async () => {
+    // Prepare: the claim reaches the table, then the caller gets an error the SDK does not retry
+    const { client, adapter } = isolatedClaimingAdapter();
+    let failed = 0;
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const output = await next(args);
+        if (context.commandName === 'PutItemCommand' && failed === 0) {
+          failed += 1;
+          throw Object.assign(new Error('answer lost for good'), { name: 'InjectedFailure' });
+        }
+        return output;
+      },
+      { step: 'initialize', name: 'commitThenFail' },
+    );
+    const commands = recordCommands(client);
+
+    // Act
+    const got = await adapter.get('committed-then-failed');
+    const sentForGet = commands.sent.map((c) => c.name);
+    commands.reset();
+    const acquired = await adapter.acquireLock('committed-then-failed', CORE_DEFAULTS.lockTtl);
+
+    // Assess
+    expect(failed).toBe(1);
+    expect(got).toBeNull();
+    expect(sentForGet).toEqual(['PutItemCommand', 'GetItemCommand']);
+    expect(acquired).toBe(true);
+    expect(commands.sent).toEqual([]);
+    expect(await env.adapter().acquireLock('committed-then-failed', 60_000)).toBe(false);
+    client.destroy();
+  });
+
+  it('a claim that fails, with its read failing too, reaches the caller of get as STORAGE_ERROR with the claim error as cause', async () => {
+    // Prepare
+    const { client, adapter } = isolatedClaimingAdapter();
+    failCommands(client, (name) => name === 'PutItemCommand');
+    failCommands(client, (name) => name === 'GetItemCommand', {
+      name: 'ReadFailure',
+      message: 'read failed',
+    });
 
     // Act
     const error = await adapter.get('failed-claim').then(
@@ -310,7 +463,31 @@ describe('ElectroDynamoAdapter with claimOnMiss: concurrency, renewal, faults an
       code: 'STORAGE_ERROR',
       context: { operation: 'get', table: env.table, key: 'failed-claim' },
     });
-    expect(await itemOf('failed-claim')).toBeUndefined();
+    expect((error as Error).cause).toMatchObject({ name: 'InjectedFailure' });
+    client.destroy();
+  });
+
+  it('a failed rewrite of the lease keeps the claim: a retried acquireLock confirms it', async () => {
+    // Prepare: claimed with the default 30 s lease; acquireLock asks for 5 s
+    const { client, adapter } = isolatedClaimingAdapter();
+    expect(await adapter.get('failed-rewrite')).toBeNull();
+    const failing = failCommands(client, (name) => name === 'PutItemCommand');
+    const first = await adapter.acquireLock('failed-rewrite', 5_000).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    failing.enabled = false;
+    const commands = recordCommands(client);
+
+    // Act
+    const acquired = await adapter.acquireLock('failed-rewrite', 5_000);
+
+    // Assess
+    expect(first).toMatchObject({ code: 'STORAGE_ERROR', context: { operation: 'acquireLock' } });
+    expect(acquired).toBe(true);
+    expect(commands.sent.map((c) => c.name)).toEqual(['PutItemCommand']);
+    expect(commands.sent[0]?.input).toMatchObject({ ConditionExpression: '#owner = :owner0' });
+    expect(leaseEndOf(commands.sent[0]?.input) - Date.now()).toBeLessThanOrEqual(5_000);
     client.destroy();
   });
 
@@ -327,7 +504,8 @@ describe('ElectroDynamoAdapter with claimOnMiss: concurrency, renewal, faults an
     // Assess
     expect(got).toBeNull();
     expect(takeovers.forKey('lapsed')).toHaveLength(1);
-    expect(takeovers.forKey('lapsed')[0]?.lapsedMs).toBeGreaterThanOrEqual(0);
+    // The lease ended 50 ms after the lock was taken; the claim came 80 ms after.
+    expect(takeovers.forKey('lapsed')[0]?.lapsedMs).toBeGreaterThanOrEqual(25);
   });
 
   it('a replay of a record stored compressed returns it whole', async () => {
