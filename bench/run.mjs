@@ -664,7 +664,8 @@ lines.push(
 );
 lines.push(
   '',
-  `* Write units of rejected conditional writes, computed: DynamoDB reports no consumed capacity with a ConditionalCheckFailedException (nor does ${title}), but charges it as a write of the larger of the stored and the sent item, in 1 KB units, at least 1 ("Capacity units consumed by conditional writes", DynamoDB developer guide). The stored item's size is taken from the item returned with the rejection${probe.returnsOldItem ? '' : `, which ${title} does not return: here they are floors (1 unit or the sent item's size)`}. A claim-on-miss replay and every Powertools replay are such a write: they cost write units sized by the stored record where the default mode's replay costs one strongly consistent read (1 unit per 4 KB).`,
+  `Units marked * are the write units of rejected conditional writes, computed: DynamoDB reports no consumed capacity with a ConditionalCheckFailedException (nor does ${title}), but charges it as a write of the larger of the stored and the sent item, in 1 KB units, at least 1 ("Capacity units consumed by conditional writes", DynamoDB developer guide). The stored item's size is taken from the item returned with the rejection${probe.returnsOldItem ? '' : `, which ${title} does not return: here they are floors (1 unit or the sent item's size)`}. A claim-on-miss replay and every Powertools replay are such a write: they cost write units sized by the stored record where the default mode's replay costs one strongly consistent read (1 unit per 4 KB).`,
+  '',
   `- The lost-claim flow is the same sequence for every core-driven contender: a claim that loses to the holder's lock, one poll that sees the lock, one that sees the record, then the replay. Powertools' caller does not wait: it is refused at once ("already in progress", a rejected conditional put) and its retry after the holder has finished replays (another rejected put).`,
   '',
 );

@@ -10,7 +10,27 @@ import {
   sendConditionalDelete,
   sendPut,
 } from './entityRequests.js';
+import { requestTemplate } from './requestTemplate.js';
 import { toEpochSeconds } from './time.js';
+
+/** What a lock put is made of: the key, the owner token, the lease end (ms and TTL seconds). */
+type LockValues = {
+  readonly cacheKey: string;
+  readonly owner: string;
+  readonly validUntil: number;
+  readonly expiresAt: number;
+};
+type ClaimValues = LockValues & { readonly now: number };
+
+// Values of the kinds requests carry, with the characters keys may hold, to check templates by.
+const PROBE_LOCKS: readonly [LockValues, LockValues] = [
+  { cacheKey: 'Probe-Key/Ä 1#x', owner: 'owner-a', validUntil: 1_700_000_000_123, expiresAt: 1 },
+  { cacheKey: 'b', owner: 'Owner-B 2', validUntil: 9, expiresAt: 1_700_000_001 },
+];
+const PROBE_CLAIMS: readonly [ClaimValues, ClaimValues] = [
+  { ...PROBE_LOCKS[0], now: 1_700_000_000_000 },
+  { ...PROBE_LOCKS[1], now: 3 },
+];
 
 /**
  * How a claim ended. A lost claim carries the item that holds the key where the caller asked
@@ -30,6 +50,9 @@ export type RenewalLoss = Exclude<LeaseLostReason, 'lapsed'>;
  */
 export class LockStore {
   private readonly read: (cacheKey: string) => Promise<Record<string, unknown> | undefined>;
+  private readonly claimParams: (values: ClaimValues) => object;
+  private readonly renewParams: (values: LockValues) => object;
+  private readonly releaseParams: (values: Pick<LockValues, 'cacheKey' | 'owner'>) => object;
 
   constructor(
     private readonly locks: LockEntity,
@@ -37,6 +60,34 @@ export class LockStore {
     private readonly table: string,
   ) {
     this.read = createItemRead(locks, client, table);
+    this.claimParams = requestTemplate(
+      (values) =>
+        this.lockPut(values)
+          .where(
+            ({ validUntil: itemValidUntil }, { notExists, lt }) =>
+              `${notExists(itemValidUntil)} OR ${lt(itemValidUntil, values.now)}`,
+          )
+          .params(),
+      PROBE_CLAIMS,
+    );
+    this.renewParams = requestTemplate(
+      (values) =>
+        this.lockPut(values)
+          .where(({ owner }, { eq }) => eq(owner, values.owner))
+          .params(),
+      PROBE_LOCKS,
+    );
+    this.releaseParams = requestTemplate(
+      ({ cacheKey, owner: token }) =>
+        locks
+          .delete({ cacheKey })
+          .where(({ owner }, { eq }) => eq(owner, token))
+          .params(),
+      [
+        { cacheKey: PROBE_LOCKS[0].cacheKey, owner: PROBE_LOCKS[0].owner },
+        { cacheKey: PROBE_LOCKS[1].cacheKey, owner: PROBE_LOCKS[1].owner },
+      ],
+    );
   }
 
   /**
@@ -70,12 +121,7 @@ export class LockStore {
     now: number,
     operation: 'acquireLock' | 'get',
   ): Promise<ClaimOutcome> {
-    const params = this.lockPut(key, token, validUntil)
-      .where(
-        ({ validUntil: itemValidUntil }, { notExists, lt }) =>
-          `${notExists(itemValidUntil)} OR ${lt(itemValidUntil, now)}`,
-      )
-      .params();
+    const params = this.claimParams({ ...lockValues(key, token, validUntil), now });
     // The replaced item only matters to someone watching takeovers: ask for it only then.
     const watchTakeovers = hasSubscribers('lockTakeover');
     let replaced: Record<string, unknown> | undefined;
@@ -118,9 +164,7 @@ export class LockStore {
    * no resolving. Returns what holds the key instead when the lock is no longer ours.
    */
   async renew(key: string, token: string, validUntil: number): Promise<'renewed' | RenewalLoss> {
-    const params = this.lockPut(key, token, validUntil)
-      .where(({ owner }, { eq }) => eq(owner, token))
-      .params();
+    const params = this.renewParams(lockValues(key, token, validUntil));
     try {
       await sendPut(this.client, params, { ReturnValuesOnConditionCheckFailure: 'ALL_OLD' });
       return 'renewed';
@@ -137,10 +181,7 @@ export class LockStore {
    * taken over leaves the new owner's lock alone, and a record that replaced the lock stays.
    */
   async release(key: string, token: string): Promise<void> {
-    const params = this.locks
-      .delete({ cacheKey: key })
-      .where(({ owner }, { eq }) => eq(owner, token))
-      .params();
+    const params = this.releaseParams({ cacheKey: key, owner: token });
     const result = await sendConditionalDelete(this.client, params);
     if (!result.deleted && result.attempts > 1) {
       // The first attempt most likely removed it; whatever holds the key now is not ours.
@@ -159,14 +200,9 @@ export class LockStore {
     return this.read(key);
   }
 
-  /** The lock item owned by `token` until `validUntil`, for the claim and each renewal. */
-  private lockPut(key: string, token: string, validUntil: number) {
-    return this.locks.put({
-      cacheKey: key,
-      owner: token,
-      validUntil,
-      expiresAt: toEpochSeconds(validUntil),
-    });
+  /** The lock item of `values`, for the claim and each renewal. */
+  private lockPut({ cacheKey, owner, validUntil, expiresAt }: LockValues) {
+    return this.locks.put({ cacheKey, owner, validUntil, expiresAt });
   }
 
   /**
@@ -186,4 +222,8 @@ export class LockStore {
     if (lapsed === null) return;
     publish('lockTakeover', () => ({ table: this.table, key, lapsedMs: now - lapsed.validUntil }));
   }
+}
+
+function lockValues(cacheKey: string, owner: string, validUntil: number): LockValues {
+  return { cacheKey, owner, validUntil, expiresAt: toEpochSeconds(validUntil) };
 }

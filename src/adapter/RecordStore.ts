@@ -7,12 +7,15 @@ import { publish } from '../events/channels.js';
 import { createConsistentGet, sendConditionalDelete, toPutInput } from './entityRequests.js';
 import { itemBytes, MAX_ITEM_BYTES } from './itemSize.js';
 import type { StoredRecord } from './recordCodec.js';
+import { type RequestValues, requestTemplate } from './requestTemplate.js';
 import { compressResponse, inflateResponse } from './responseCompression.js';
 import { isLive } from './time.js';
 
 /** How a record is read, written and removed. */
 export class RecordStore {
   private readonly read: (cacheKey: string) => Promise<EntityItem<RecordEntity> | null>;
+  /** Record puts by the attributes present (a status code, headers, a response or none). */
+  private readonly putTemplates = new Map<string, (values: RequestValues) => object>();
 
   constructor(
     private readonly records: RecordEntity,
@@ -46,7 +49,7 @@ export class RecordStore {
    * fails with SERIALIZATION_ERROR and nothing is sent, so what the key held stays.
    */
   async put(item: StoredRecord): Promise<void> {
-    let input = toPutInput(this.records.put(item).params());
+    let input = toPutInput(this.putParams(item));
     const bytes = itemBytes(input.Item);
     if (bytes > MAX_ITEM_BYTES) {
       // Without a response (the headers are what is large) there is nothing to compress.
@@ -82,6 +85,26 @@ export class RecordStore {
     await this.client.send(new PutItemCommand(input));
   }
 
+  /** ElectroDB's put of the item, from a template per set of attributes where one applies. */
+  private putParams(item: StoredRecord): object {
+    const names = Object.keys(item).sort();
+    const values = item as Record<string, unknown>;
+    if (!names.every((name) => ['string', 'number'].includes(typeof values[name]))) {
+      // A compressed response is binary: rare enough to leave to ElectroDB.
+      return this.records.put(item).params();
+    }
+    const shape = names.join(',');
+    let template = this.putTemplates.get(shape);
+    if (template === undefined) {
+      template = requestTemplate(
+        (probe) => this.records.put(probe as unknown as StoredRecord).params(),
+        probesLike(names, values),
+      );
+      this.putTemplates.set(shape, template);
+    }
+    return template(item as unknown as RequestValues);
+  }
+
   /** Removes the record; an in-flight lock under the same key is left in place. */
   async remove(key: string): Promise<void> {
     const params = this.records
@@ -90,4 +113,21 @@ export class RecordStore {
       .params();
     await sendConditionalDelete(this.client, params);
   }
+}
+
+/** Two sets of values of the kinds `values` holds, under its names, to check a template by. */
+function probesLike(
+  names: readonly string[],
+  values: Record<string, unknown>,
+): [RequestValues, RequestValues] {
+  const probe = (variant: number) =>
+    Object.fromEntries(
+      names.map((name, index) => [
+        name,
+        typeof values[name] === 'number'
+          ? variant * 1_700_000_000_000 + index
+          : `Probe/Ä ${variant}#${name}`,
+      ]),
+    );
+  return [probe(1), probe(0)];
 }
