@@ -43,12 +43,10 @@ async function until(condition, timeoutMs = 5_000) {
 }
 
 /**
- * The third flow for a core-driven contender. The holder claims and its handler blocks; the
- * caller loses the claim and starts waiting; once the wait's first poll is answered (it saw
- * the lock), the holder stores and releases, and the caller's next poll finds the record. So the
- * flow is always: a lost claim, one poll that sees the lock, one that sees the record, the get.
+ * Starts the holder's execution of `key` and returns once its handler runs, which it keeps
+ * running until `gate` is resolved; `holding` settles when the holder has stored and released.
  */
-async function waitedOnAdapter(holder, caller, answered, key, pollMs) {
+async function holdKey(holder, caller, key) {
   const running = deferred();
   const gate = deferred();
   const holding = holder.contended(key, async () => {
@@ -57,6 +55,17 @@ async function waitedOnAdapter(holder, caller, answered, key, pollMs) {
     return caller.body(key);
   });
   await running.promise;
+  return { gate, holding };
+}
+
+/**
+ * The third flow for a core-driven contender. The holder claims and its handler blocks; the
+ * caller loses the claim and starts waiting; once the wait's first poll is answered (it saw
+ * the lock), the holder stores and releases, and the caller's next poll finds the record. So the
+ * flow is always: a lost claim, one poll that sees the lock, one that sees the record, the get.
+ */
+async function waitedOnAdapter(holder, caller, answered, key, pollMs) {
+  const { gate, holding } = await holdKey(holder, caller, key);
   let firstPollAnsweredAt;
   const waited = caller.flows.waiting(key, pollMs, () => {
     firstPollAnsweredAt = answered.count + 1;
@@ -73,14 +82,7 @@ async function waitedOnAdapter(holder, caller, answered, key, pollMs) {
  * replays (another rejected put, which returns the record).
  */
 async function waitedOnPowertools(holder, caller, key) {
-  const running = deferred();
-  const gate = deferred();
-  const holding = holder.contended(key, async () => {
-    running.resolve();
-    await gate.promise;
-    return caller.body(key);
-  });
-  await running.promise;
+  const { gate, holding } = await holdKey(holder, caller, key);
   const refused = await caller.flows.contended(key, async () => caller.body(key));
   if (refused !== 'in-progress') throw new Error('capacity flow: Powertools ran a second time');
   gate.resolve();
