@@ -23,13 +23,17 @@ type LockValues = {
 type ClaimValues = LockValues & { readonly now: number };
 
 // Values of the kinds requests carry, with the characters keys may hold, to check templates by.
-const PROBE_LOCKS: readonly [LockValues, LockValues] = [
+// Edge spaces, a combining accent, fractions, zero and a negative would show any trimming,
+// normalising or rounding.
+const PROBE_LOCKS: readonly [LockValues, LockValues, LockValues] = [
   { cacheKey: 'Probe-Key/Ä 1#x', owner: 'owner-a', validUntil: 1_700_000_000_123, expiresAt: 1 },
   { cacheKey: 'b', owner: 'Owner-B 2', validUntil: 9, expiresAt: 1_700_000_001 },
+  { cacheKey: ' A\u0301 x ', owner: ' o ', validUntil: 1.5, expiresAt: 0 },
 ];
-const PROBE_CLAIMS: readonly [ClaimValues, ClaimValues] = [
+const PROBE_CLAIMS: readonly [ClaimValues, ClaimValues, ClaimValues] = [
   { ...PROBE_LOCKS[0], now: 1_700_000_000_000 },
   { ...PROBE_LOCKS[1], now: 3 },
+  { ...PROBE_LOCKS[2], now: -1 },
 ];
 
 /**
@@ -86,6 +90,7 @@ export class LockStore {
       [
         { cacheKey: PROBE_LOCKS[0].cacheKey, owner: PROBE_LOCKS[0].owner },
         { cacheKey: PROBE_LOCKS[1].cacheKey, owner: PROBE_LOCKS[1].owner },
+        { cacheKey: PROBE_LOCKS[2].cacheKey, owner: PROBE_LOCKS[2].owner },
       ],
     );
   }

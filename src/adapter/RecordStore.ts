@@ -93,7 +93,7 @@ export class RecordStore {
       // A compressed response is binary: rare enough to leave to ElectroDB.
       return this.records.put(item).params();
     }
-    const shape = names.join(',');
+    const shape = names.map((name) => `${name}:${typeof values[name]}`).join(',');
     let template = this.putTemplates.get(shape);
     if (template === undefined) {
       template = requestTemplate(
@@ -115,19 +115,34 @@ export class RecordStore {
   }
 }
 
-/** Two sets of values of the kinds `values` holds, under its names, to check a template by. */
+/**
+ * Sets of values of the kinds `values` holds, under its names, to check a template by: distinct
+ * per name, and with edge spaces, a combining accent, fractions, zero and a negative, which
+ * would show any trimming, normalising or rounding.
+ */
 function probesLike(
   names: readonly string[],
   values: Record<string, unknown>,
-): [RequestValues, RequestValues] {
-  const probe = (variant: number) =>
+): [RequestValues, ...RequestValues[]] {
+  const probe = (number: (index: number) => number, text: (name: string) => string) =>
     Object.fromEntries(
       names.map((name, index) => [
         name,
-        typeof values[name] === 'number'
-          ? variant * 1_700_000_000_000 + index
-          : `Probe/Ä ${variant}#${name}`,
+        typeof values[name] === 'number' ? number(index) : text(name),
       ]),
     );
-  return [probe(1), probe(0)];
+  return [
+    probe(
+      (index) => 1_700_000_000_000 + index,
+      (name) => `Probe/Ä 1#${name}`,
+    ),
+    probe(
+      (index) => index,
+      (name) => `p0-${name}`,
+    ),
+    probe(
+      (index) => (index === 0 ? -1 : index + 0.5),
+      (name) => ` ${name}A\u0301 `,
+    ),
+  ];
 }

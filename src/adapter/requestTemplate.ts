@@ -68,8 +68,10 @@ function compile(node: unknown, names: readonly string[]): Part {
  * builds it once with marker values and each call fills in its own.
  *
  * The template must reproduce ElectroDB exactly: it is checked against `build` for each of the
- * `probes` (values of the same kinds as the calls will pass), and when it differs for any, every
- * call goes through `build` instead. A template never decides anything ElectroDB would not.
+ * `probes` (values of the same kinds as the calls will pass), and when it differs for any, or
+ * ElectroDB rejects one, every call goes through `build` instead. ElectroDB's per-call checks
+ * are the part a template skips, so a call whose values are not all of the probes' kinds goes
+ * through `build` too, and meets them.
  */
 export function requestTemplate<V extends RequestValues>(
   build: (values: V) => object,
@@ -82,12 +84,13 @@ export function requestTemplate<V extends RequestValues>(
       typeof probes[0][name] === 'number' ? NUMBER_MARKER_BASE + index : stringMarker(index),
     ]),
   ) as unknown as V;
-  let fill: Part;
+  const kinds = names.map((name) => [name, typeof probes[0][name]] as const);
   try {
-    fill = compile(build(markers), names);
+    const fill = compile(build(markers), names) as (values: V) => object;
+    if (!probes.every((probe) => isDeepStrictEqual(fill(probe), build(probe)))) return build;
+    return (values) =>
+      kinds.every(([name, kind]) => typeof values[name] === kind) ? fill(values) : build(values);
   } catch {
     return build;
   }
-  const filled = fill as (values: V) => object;
-  return probes.every((probe) => isDeepStrictEqual(filled(probe), build(probe))) ? filled : build;
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ElectroDynamoAdapter } from '../../src/adapter/ElectroDynamoAdapter.js';
 import { requestTemplate } from '../../src/adapter/requestTemplate.js';
 import { executeLikeCore } from '../support/coreReference.mjs';
@@ -11,6 +11,9 @@ beforeAll(async () => {
   env = await startTestTable();
 });
 afterAll(() => env.close());
+afterEach(() => {
+  vi.restoreAllMocks();
+});
 
 const client = new DynamoDBClient({ region: 'local', endpoint: 'http://127.0.0.1:9' });
 
@@ -69,7 +72,12 @@ describe('ElectroDynamoAdapter requests from templates', () => {
     // Prepare
     const adapter = env.adapter({ claimOnMiss: true });
     const { lock, record } = adapter.entities;
-    await executeLikeCore(adapter, 'template-warm', async () => 'first');
+    const shapes = [
+      { response: 'r', createdAt: Date.now(), ttl: 60_000 },
+      { response: 'r', statusCode: 201, headers: { a: 'b' }, createdAt: Date.now(), ttl: 60_000 },
+      { response: undefined, createdAt: Date.now(), ttl: 60_000 },
+    ];
+    for (const [i, shape] of shapes.entries()) await adapter.set(`template-warm-${i}`, shape);
     const lockPuts = vi.spyOn(lock, 'put');
     const lockDeletes = vi.spyOn(lock, 'delete');
     const recordPuts = vi.spyOn(record, 'put');
@@ -77,14 +85,18 @@ describe('ElectroDynamoAdapter requests from templates', () => {
     // Act: a first execution, a replay, and a claim that is renewed and released
     await executeLikeCore(adapter, 'template-flow', async () => 'second');
     await executeLikeCore(adapter, 'template-flow', async () => 'again');
+    for (const [i, shape] of shapes.entries()) await adapter.set(`template-again-${i}`, shape);
+    // Claimed with the core's default lease (30 s), rewritten by acquireLock to 5 s: a renewal put.
     expect(await adapter.get('template-lock')).toBeNull();
     expect(await adapter.acquireLock('template-lock', 5_000)).toBe(true);
+    const rewritten = (await env.scan()).find((item) => item.cacheKey === 'template-lock');
     await adapter.releaseLock('template-lock');
 
     // Assess
+    expect(Number(rewritten?.validUntil) - Date.now()).toBeLessThanOrEqual(5_000);
     expect(lockPuts).not.toHaveBeenCalled();
     expect(lockDeletes).not.toHaveBeenCalled();
     expect(recordPuts).not.toHaveBeenCalled();
-    vi.restoreAllMocks();
+    expect((await env.scan()).some((item) => item.cacheKey === 'template-lock')).toBe(false);
   });
 });
