@@ -23,9 +23,11 @@ const LOST_VERDICT_MS = 1_000;
  * record comes back with the rejection (or from one read where it does not) and is the answer;
  * lost to a live lock, the `acquireLock` that follows answers false without a request.
  *
- * The core gives its `lockTtl` only to `acquireLock`, so the claim is written with the lease the
- * instance was last asked for (or a configured one, or the core's default before any); an
- * `acquireLock` asking for another lease rewrites the claim's lease with its owner token, once.
+ * The core gives its `lockTtl` only to `acquireLock`, so the claim is written with a configured
+ * lease, else the one last asked for by an `acquireLock` that confirmed a claim, else the core's
+ * default; an `acquireLock` asking for another lease rewrites the claim's lease with its owner
+ * token, once. A claim that fails outright is decided by one read, and the lock is remembered
+ * per key in `KeyStates` until an `acquireLock` (or `releaseLock`) takes it.
  */
 export class ClaimOnMiss {
   private ttlMs: number;
