@@ -206,54 +206,43 @@ function resolveLocalCache(value: unknown): ResolvedOptions['localCache'] {
 function resolveLockRenewal(value: unknown): ResolvedOptions['lockRenewal'] {
   if (value === false) return undefined;
   if (value === undefined) return DEFAULTS.lockRenewal;
-  if (typeof value !== 'object' || value === null) {
-    invalidConfig(
-      CALLER,
-      `option "lockRenewal" must be false or { maxHoldMs?: number } (got ${String(value)})`,
-      'lockRenewal',
-    );
-  }
-  for (const name of Object.keys(value)) {
-    if (name !== 'maxHoldMs') {
-      invalidConfig(CALLER, `unknown option "lockRenewal.${name}"`, 'lockRenewal');
-    }
-  }
-  const maxHoldMs = (value as { maxHoldMs?: unknown }).maxHoldMs ?? DEFAULTS.lockRenewal.maxHoldMs;
-  if (typeof maxHoldMs !== 'number' || !Number.isFinite(maxHoldMs) || maxHoldMs <= 0) {
-    invalidConfig(
-      CALLER,
-      `option "lockRenewal.maxHoldMs" must be a positive number of milliseconds (got ${String(maxHoldMs)})`,
-      'lockRenewal',
-    );
-  }
-  return { maxHoldMs };
+  const maxHoldMs = durationField('lockRenewal', 'maxHoldMs', value, 'false or');
+  return { maxHoldMs: maxHoldMs ?? DEFAULTS.lockRenewal.maxHoldMs };
 }
 
 function resolveClaimOnMiss(value: unknown): ResolvedOptions['claimOnMiss'] {
   if (value === undefined || value === false) return undefined;
   if (value === true) return { lockTtlMs: undefined };
+  return { lockTtlMs: durationField('claimOnMiss', 'lockTtlMs', value, 'a boolean or') };
+}
+
+/**
+ * The one field of an option given as `{ [field]?: milliseconds }`: a positive number, or
+ * undefined when left out. `alternative` names what else the option accepts, for the message.
+ */
+function durationField(
+  option: string,
+  field: string,
+  value: unknown,
+  alternative: string,
+): number | undefined {
   if (typeof value !== 'object' || value === null) {
     invalidConfig(
       CALLER,
-      `option "claimOnMiss" must be a boolean or { lockTtlMs?: number } (got ${String(value)})`,
-      'claimOnMiss',
+      `option "${option}" must be ${alternative} { ${field}?: number } (got ${String(value)})`,
+      option,
     );
   }
   for (const name of Object.keys(value)) {
-    if (name !== 'lockTtlMs') {
-      invalidConfig(CALLER, `unknown option "claimOnMiss.${name}"`, 'claimOnMiss');
-    }
+    if (name !== field) invalidConfig(CALLER, `unknown option "${option}.${name}"`, option);
   }
-  const lockTtlMs = (value as { lockTtlMs?: unknown }).lockTtlMs;
-  if (
-    lockTtlMs !== undefined &&
-    (typeof lockTtlMs !== 'number' || !Number.isFinite(lockTtlMs) || lockTtlMs <= 0)
-  ) {
+  const ms = (value as Record<string, unknown>)[field];
+  if (ms !== undefined && (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0)) {
     invalidConfig(
       CALLER,
-      `option "claimOnMiss.lockTtlMs" must be a positive number of milliseconds (got ${String(lockTtlMs)})`,
-      'claimOnMiss',
+      `option "${option}.${field}" must be a positive number of milliseconds (got ${String(ms)})`,
+      option,
     );
   }
-  return { lockTtlMs };
+  return ms;
 }

@@ -5,14 +5,12 @@ import type { RecordEntity } from '../entities/createRecordEntity.js';
 import { parseAs } from './entityRequests.js';
 import type { HeldLock, KeyStates } from './KeyStates.js';
 import { RENEW_AT_FRACTION } from './LeaseRenewal.js';
-import type { ClaimOutcome, LockStore } from './LockStore.js';
+import type { LockStore } from './LockStore.js';
 import type { RecordStore } from './RecordStore.js';
 import { isLive } from './time.js';
 
 /** The core's `lockTtl` when none is configured (it defaults to `lockTimeout`, 30 s). */
 export const CORE_DEFAULT_LOCK_TTL_MS = 30_000;
-/** How long a claim lost to a lock answers the `acquireLock` after it without a request. */
-const LOST_VERDICT_MS = 1_000;
 
 /**
  * Claim-on-miss: the core's first `get` of a key writes the lock itself, so that a first
@@ -51,18 +49,13 @@ export class ClaimOnMiss {
     const held = this.keys.lock(key);
     if (held !== undefined && held.holders > 0 && !held.lost && isLive(held.validUntil, now)) {
       // Another execution on this instance holds the key: this caller waits, as a lost claim would.
-      this.keys.keepLostClaim(key, Math.min(held.validUntil, now + LOST_VERDICT_MS), now);
+      this.keys.keepLostClaim(key, held.validUntil, now);
       return null;
     }
     const token = randomUUID();
     const ttlMs = this.ttlMs;
     const validUntil = now + ttlMs;
-    let outcome: ClaimOutcome;
-    try {
-      outcome = await this.locks.claimOrFindHolder(key, token, validUntil, now);
-    } catch (error) {
-      outcome = await this.decideByRead(key, token, error);
-    }
+    const outcome = await this.locks.claimOrFindHolder(key, token, validUntil, now);
     if (outcome.acquired) {
       this.keys.keepClaim(key, { token, ttlMs, acquiredAt: now, validUntil });
       return null;
@@ -72,39 +65,15 @@ export class ClaimOnMiss {
     const checkedAt = Date.now();
     const lock = parseAs(this.entities.lock, outcome.holder);
     if (lock !== null) {
-      if (isLive(lock.validUntil, checkedAt)) {
-        const until = Math.min(lock.validUntil, checkedAt + LOST_VERDICT_MS);
-        this.keys.keepLostClaim(key, until, checkedAt);
-      }
+      if (isLive(lock.validUntil, checkedAt))
+        this.keys.keepLostClaim(key, lock.validUntil, checkedAt);
       return null;
     }
     const item = await this.records.live(parseAs(this.entities.record, outcome.holder), checkedAt);
     // A record replaced a claim of ours that an earlier get took and nobody confirmed: it must
     // not be confirmed now. (A claim taken after this get began is newer than what it saw.)
-    if (item !== null) this.keys.forgetClaim(key, now);
+    if (item !== null) this.keys.takeClaim(key, now);
     return item;
-  }
-
-  /**
-   * A claim that failed after the SDK's retries (throttled writes, a connection lost) may have
-   * committed all the same, and a replay needs no write: one consistent read of the key decides,
-   * our own token meaning the claim holds. If the read fails too, the claim's error stands.
-   */
-  private async decideByRead(
-    key: string,
-    token: string,
-    claimError: unknown,
-  ): Promise<ClaimOutcome> {
-    let holder: Record<string, unknown> | undefined;
-    try {
-      holder = await this.locks.holderOf(key);
-    } catch {
-      throw claimError;
-    }
-    if (holder !== undefined && parseAs(this.entities.lock, holder)?.owner === token) {
-      return { acquired: true };
-    }
-    return { acquired: false, holder };
   }
 
   /**
@@ -114,7 +83,8 @@ export class ClaimOnMiss {
    */
   async confirm(key: string, ttlMs: number, now: number): Promise<HeldLock | false | undefined> {
     const verdict = this.keys.takeClaimVerdict(key, now);
-    if (verdict === undefined || verdict === 'lost') return verdict === 'lost' ? false : undefined;
+    if (verdict === 'lost') return false;
+    if (verdict === undefined) return undefined;
     // Learnt only from the acquireLock that follows a claim: what other code asks for elsewhere
     // on this instance says nothing about the core's lockTtl.
     if (this.learnsTtl) this.ttlMs = ttlMs;

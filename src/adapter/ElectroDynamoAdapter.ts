@@ -135,7 +135,7 @@ export class ElectroDynamoAdapter implements StorageAdapter {
       const item = encodeRecord(key, record);
       const stamp = this.cache?.beginWrite(key);
       this.keys.forgetReceipt(key);
-      this.keys.forgetClaim(key);
+      this.keys.takeClaim(key);
       this.keys.markStoring(key, true);
       try {
         await this.records.put(item);
@@ -175,19 +175,16 @@ export class ElectroDynamoAdapter implements StorageAdapter {
       requireKey('acquireLock', key, this.keyPrefixBytes);
       requirePositive('acquireLock', 'ttlMs', ttlMs);
       const now = startedAt;
-      const claimed = await this.claims?.confirm(key, ttlMs, now);
-      if (claimed === false) return false;
-      if (claimed !== undefined) {
-        this.renewal?.start(key, claimed);
-        return true;
+      // A claim-on-miss get may have claimed already, or lost to another's lock.
+      let lock = await this.claims?.confirm(key, ttlMs, now);
+      if (lock === false) return false;
+      if (lock === undefined) {
+        const token = randomUUID();
+        if (!(await this.locks.claim(key, token, now + ttlMs, now))) return false;
+        lock = this.keys.takeLock(key, token, ttlMs, now);
       }
-      const token = randomUUID();
-      const acquired = await this.locks.claim(key, token, now + ttlMs, now);
-      if (acquired) {
-        const lock = this.keys.takeLock(key, token, ttlMs, now);
-        this.renewal?.start(key, lock);
-      }
-      return acquired;
+      this.renewal?.start(key, lock);
+      return true;
     } catch (error) {
       throw await this.failure('acquireLock', key, error, startedAt);
     }

@@ -4,6 +4,8 @@ import { isLive } from './time.js';
 
 /** How long after the poll that saw it a record may answer the `get` that follows. */
 const RECEIPT_MS = 1_000;
+/** How long a `get` claim lost to a lock answers the `acquireLock` after it without a request. */
+const LOST_VERDICT_MS = 1_000;
 /**
  * How long a finished wait is remembered for the `get` that follows it, which the core makes at
  * once; only a caller that waits and never reads leaves one this old, for the sweep to drop.
@@ -81,9 +83,10 @@ interface KeyState {
  * Everything this adapter instance remembers per cache key, in one place: the lock it holds
  * (owner token, acquisitions outstanding, the claim's proof that no record existed, the
  * renewal timer), the lock waits whose `get` is still to come (with the record the last one
- * saw), and in claim-on-miss mode what `get`'s claims found for the `acquireLock` after them. An entry leaves as soon as neither is
- * left; entries a caller abandoned (a lock never released, a receipt never collected) are
- * swept once lapsed, whenever the map has doubled, so the cost stays amortised O(1).
+ * saw), and in claim-on-miss mode what `get`'s claims found for the `acquireLock` after them.
+ * An entry leaves as soon as none of these is left; entries a caller abandoned (a lock never
+ * released, a receipt never collected) are swept once lapsed, whenever the map has doubled, so
+ * the cost stays amortised O(1).
  */
 export class KeyStates {
   private readonly byKey = new Map<string, KeyState>();
@@ -106,7 +109,7 @@ export class KeyStates {
     acquiredAt: number,
     validUntil = acquiredAt + ttlMs,
   ): HeldLock {
-    const state = this.entry(key);
+    const state = this.entry(key, acquiredAt);
     const held = state.lock;
     if (held !== undefined) clearTimeout(held.renewal);
     state.lock = {
@@ -123,7 +126,6 @@ export class KeyStates {
       lost: false,
       storing: false,
     };
-    if (this.byKey.size >= this.sweepAtSize) this.sweep(acquiredAt);
     return state.lock;
   }
 
@@ -164,7 +166,7 @@ export class KeyStates {
    * instance replaces it.
    */
   reinstate(key: string, lock: Readonly<HeldLock>): void {
-    const state = this.entry(key);
+    const state = this.entry(key, Date.now());
     if (state.lock === undefined) {
       state.lock = {
         ...lock,
@@ -203,10 +205,9 @@ export class KeyStates {
 
   /** A lock wait returned; `item` is the record it found in place of the lock, if any. */
   keepReceipt(key: string, item: EntityItem<RecordEntity> | null, now: number): void {
-    const state = this.entry(key);
+    const state = this.entry(key, now);
     const waits = (state.receipt?.waits ?? 0) + 1;
     state.receipt = { item, seenAt: now, waits };
-    if (this.byKey.size >= this.sweepAtSize) this.sweep(now);
   }
 
   /**
@@ -234,19 +235,19 @@ export class KeyStates {
 
   /** A `get` won a claim on a miss; the next `acquireLock` of the key confirms it. */
   keepClaim(key: string, claim: PendingClaim): void {
-    this.entry(key).claim = claim;
-    if (this.byKey.size >= this.sweepAtSize) this.sweep(claim.acquiredAt);
+    this.entry(key, claim.acquiredAt).claim = claim;
   }
 
-  /** A `get` claim lost to a lock live until `until` (already capped by the caller). */
-  keepLostClaim(key: string, until: number, now: number): void {
-    const state = this.entry(key);
+  /** A `get` claim lost to a lock whose lease ends at `lockValidUntil`. */
+  keepLostClaim(key: string, lockValidUntil: number, now: number): void {
+    const state = this.entry(key, now);
     const lost = state.lost;
+    // A verdict is fresh for a moment, and never outlives the lock it lost to.
+    const until = Math.min(lockValidUntil, now + LOST_VERDICT_MS);
     state.lost =
       lost === undefined || now > lost.until
         ? { count: 1, until }
         : { count: lost.count + 1, until: Math.min(lost.until, until) };
-    if (this.byKey.size >= this.sweepAtSize) this.sweep(now);
   }
 
   /**
@@ -255,36 +256,29 @@ export class KeyStates {
    * that verdict is fresh. Each is given out once; undefined means the table must be asked.
    */
   takeClaimVerdict(key: string, now: number): PendingClaim | 'lost' | undefined {
+    const claim = this.takeClaim(key);
+    if (claim !== undefined && isLive(claim.validUntil, now)) return claim;
     const state = this.byKey.get(key);
-    if (state === undefined) return undefined;
-    const { claim, lost } = state;
-    let verdict: PendingClaim | 'lost' | undefined;
-    if (claim !== undefined) {
-      state.claim = undefined;
-      if (isLive(claim.validUntil, now)) verdict = claim;
+    const lost = state?.lost;
+    if (state === undefined || lost === undefined) return undefined;
+    lost.count -= 1;
+    if (lost.count <= 0) {
+      state.lost = undefined;
+      this.dropIfEmpty(key, state);
     }
-    if (verdict === undefined && lost !== undefined) {
-      lost.count -= 1;
-      if (lost.count <= 0) state.lost = undefined;
-      if (isLive(lost.until, now)) verdict = 'lost';
-    }
-    this.dropIfEmpty(key, state);
-    return verdict;
+    return isLive(lost.until, now) ? 'lost' : undefined;
   }
 
-  /** A record now holds the key: a claim `get` took there before `claimedBefore` is gone. */
-  forgetClaim(key: string, claimedBefore = Number.POSITIVE_INFINITY): void {
-    const state = this.byKey.get(key);
-    if (state?.claim === undefined || state.claim.acquiredAt >= claimedBefore) return;
-    state.claim = undefined;
-    this.dropIfEmpty(key, state);
-  }
-
-  /** The claim a `get` took and nobody confirmed, handed over (for a release). */
-  takeClaim(key: string): PendingClaim | undefined {
+  /**
+   * Removes and returns the claim a `get` took and nobody confirmed (to confirm, release or
+   * forget it), if it was taken before `claimedBefore`.
+   */
+  takeClaim(key: string, claimedBefore = Number.POSITIVE_INFINITY): PendingClaim | undefined {
     const state = this.byKey.get(key);
     const claim = state?.claim;
-    if (state === undefined || claim === undefined) return undefined;
+    if (state === undefined || claim === undefined || claim.acquiredAt >= claimedBefore) {
+      return undefined;
+    }
     state.claim = undefined;
     this.dropIfEmpty(key, state);
     return claim;
@@ -295,9 +289,12 @@ export class KeyStates {
     return this.byKey.size;
   }
 
-  private entry(key: string): KeyState {
+  /** The key's entry, made if there is none; the map only grows here, so it is swept here. */
+  private entry(key: string, now: number): KeyState {
     let state = this.byKey.get(key);
     if (state === undefined) {
+      // Before the new entry exists: an empty entry would be swept away.
+      if (this.byKey.size >= this.sweepAtSize) this.sweep(now);
       state = { lock: undefined, receipt: undefined, claim: undefined, lost: undefined };
       this.byKey.set(key, state);
     }

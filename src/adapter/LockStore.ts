@@ -109,6 +109,10 @@ export class LockStore {
    * The claim `get` makes on a miss: as `claim`, and when it loses, the item that holds the key
    * (a live record or lock): returned with the rejection, or read once where it is not
    * (dynalite). Undefined holder: the key emptied between the rejection and the read.
+   *
+   * A claim that fails after the SDK's retries (throttled writes, a connection lost) may have
+   * committed all the same, and a replay needs no write: one consistent read decides, our own
+   * token meaning the claim holds. If the read fails too, the claim's error stands.
    */
   async claimOrFindHolder(
     key: string,
@@ -139,7 +143,16 @@ export class LockStore {
         ...(watchTakeovers && { ReturnValues: 'ALL_OLD' }),
       });
     } catch (error) {
-      if (!isConditionalCheckFailed(error)) throw error;
+      if (!isConditionalCheckFailed(error)) {
+        if (operation === 'acquireLock') throw error;
+        let holder: Record<string, unknown> | undefined;
+        try {
+          holder = await this.read(key);
+        } catch {
+          throw error;
+        }
+        return this.ownedBy(holder, token) ? { acquired: true } : { acquired: false, holder };
+      }
       // Rejected on the first attempt: someone else holds the key, no doubt about it. After an
       // SDK retry the rejection may be against our own claim, committed by an attempt whose
       // answer was lost: the owner token on the item tells.
@@ -149,7 +162,7 @@ export class LockStore {
         return { acquired: false, holder: await this.holderAfterRejection(key, error) };
       }
       const holder = await this.holderAfterRejection(key, error);
-      const acquired = holder !== undefined && parseAs(this.locks, holder)?.owner === token;
+      const acquired = this.ownedBy(holder, token);
       publish('ambiguousWriteResolved', () => ({
         table: this.table,
         key,
@@ -200,9 +213,9 @@ export class LockStore {
     }
   }
 
-  /** What holds the key now, read consistently: a lock, a record, or nothing. */
-  holderOf(key: string): Promise<Record<string, unknown> | undefined> {
-    return this.read(key);
+  /** The item is our lock: it carries `token`. */
+  private ownedBy(holder: Record<string, unknown> | undefined, token: string): boolean {
+    return holder !== undefined && parseAs(this.locks, holder)?.owner === token;
   }
 
   /** The lock item of `values`, for the claim and each renewal. */
@@ -218,7 +231,7 @@ export class LockStore {
     key: string,
     error: unknown,
   ): Promise<Record<string, unknown> | undefined> {
-    return itemOfFailedCondition(error) ?? (await this.holderOf(key));
+    return itemOfFailedCondition(error) ?? (await this.read(key));
   }
 
   private reportTakeover(key: string, replaced: Record<string, unknown>, now: number): void {
