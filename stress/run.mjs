@@ -11,6 +11,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
 import { randomInt } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { ADAPTER_MODES } from '../test/support/adapterModes.mjs';
 import { runStress, SLOW_PHASE, STRESS_DEFAULTS, violations } from './harness.mjs';
 
 const { values } = parseArgs({
@@ -32,10 +33,11 @@ if (!['dynalite', 'dynamodb-local'].includes(backend)) {
   process.exit(2);
 }
 
-const MODES = { default: {}, 'claim-on-miss': { claimOnMiss: true } };
 const mode = values.mode ?? process.env.STRESS_MODE ?? 'default';
-if (!Object.hasOwn(MODES, mode)) {
-  console.error(`--mode / STRESS_MODE must be default or claim-on-miss (got "${mode}")`);
+const adapterMode = ADAPTER_MODES.find((candidate) => candidate.mode === mode);
+if (adapterMode === undefined) {
+  const names = ADAPTER_MODES.map((candidate) => candidate.mode).join(' or ');
+  console.error(`--mode / STRESS_MODE must be ${names} (got "${mode}")`);
   process.exit(2);
 }
 
@@ -57,7 +59,7 @@ const options = {
   seed: option('seed', 'STRESS_SEED', randomInt(2 ** 31)),
   deadlineMs: option('deadline-ms', 'STRESS_DEADLINE_MS', STRESS_DEFAULTS.deadlineMs),
   window: option('window', 'STRESS_WINDOW', STRESS_DEFAULTS.window),
-  adapterOptions: MODES[mode],
+  adapterOptions: adapterMode.options,
 };
 
 /**

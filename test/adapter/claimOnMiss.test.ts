@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ElectroDynamoAdapter } from '../../src/adapter/ElectroDynamoAdapter.js';
 import { sleep } from '../support/async.js';
-import { createClient, returnsItemOnConditionFailure } from '../support/backend.js';
+import { returnsItemOnConditionFailure } from '../support/backend.js';
 import { recordEvents } from '../support/channelEvents.js';
 import {
   CORE_DEFAULTS,
@@ -25,17 +24,7 @@ const LOST_CLAIM = returnsItemOnConditionFailure
   ? ['PutItemCommand']
   : ['PutItemCommand', 'GetItemCommand'];
 
-/** A claiming adapter on its own client, so injected faults stay out of the other tests. */
-function isolatedClaimingAdapter() {
-  const client = createClient(env.endpoint);
-  const adapter = new ElectroDynamoAdapter({
-    client,
-    table: env.table,
-    prefix: 'idem',
-    claimOnMiss: true,
-  });
-  return { client, adapter };
-}
+const isolatedClaimingAdapter = () => env.isolatedAdapter({ claimOnMiss: true });
 
 const claiming = (options: { lockTtlMs?: number } | true = true) =>
   env.adapter({ claimOnMiss: options });
@@ -413,17 +402,10 @@ describe('ElectroDynamoAdapter with claimOnMiss: concurrency, renewal, faults an
   it('a claim that committed but failed for good is recognised by its token in that read', async () => {
     // Prepare: the claim reaches the table, then the caller gets an error the SDK does not retry
     const { client, adapter } = isolatedClaimingAdapter();
-    let failed = 0;
-    client.middlewareStack.add(
-      (next, context) => async (args) => {
-        const output = await next(args);
-        if (context.commandName === 'PutItemCommand' && failed === 0) {
-          failed += 1;
-          throw Object.assign(new Error('answer lost for good'), { name: 'InjectedFailure' });
-        }
-        return output;
-      },
-      { step: 'initialize', name: 'commitThenFail' },
+    const fault = loseNextResponse(
+      client,
+      (name) => name === 'PutItemCommand',
+      () => Object.assign(new Error('answer lost for good'), { name: 'InjectedFailure' }),
     );
     const commands = recordCommands(client);
 
@@ -434,7 +416,7 @@ describe('ElectroDynamoAdapter with claimOnMiss: concurrency, renewal, faults an
     const acquired = await adapter.acquireLock('committed-then-failed', CORE_DEFAULTS.lockTtl);
 
     // Assess
-    expect(failed).toBe(1);
+    expect(fault.fired).toBe(true);
     expect(got).toBeNull();
     expect(sentForGet).toEqual(['PutItemCommand', 'GetItemCommand']);
     expect(acquired).toBe(true);

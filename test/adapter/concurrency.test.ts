@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADAPTER_MODES } from '../support/adapterModes.js';
+import { ADAPTER_MODES } from '../support/adapterModes.mjs';
 import { executeLikeCore } from '../support/coreReference.mjs';
 import { startTestTable, type TestTable } from '../support/testTable.js';
 

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ElectroDynamoAdapter } from '../../src/adapter/ElectroDynamoAdapter.js';
-import { createClient, returnsItemOnConditionFailure } from '../support/backend.js';
+import { returnsItemOnConditionFailure } from '../support/backend.js';
 import { failCommands, loseNextResponse } from '../support/faults.js';
 import { recordCommands } from '../support/requestCounter.js';
 import { startTestTable, type TestTable } from '../support/testTable.js';
@@ -21,17 +20,10 @@ const putsEntity = (entity: string) => (name: string, input: Record<string, unkn
 const isLockPut = putsEntity('idempotencyLock');
 const isRecordPut = putsEntity('idempotencyRecord');
 
-/** An adapter on its own client, so injected faults stay out of the other tests. */
-function isolatedAdapter() {
-  const client = createClient(env.endpoint);
-  const adapter = new ElectroDynamoAdapter({ client, table: env.table, prefix: 'idem' });
-  return { client, adapter };
-}
-
 describe('ElectroDynamoAdapter with lost responses (ambiguous writes)', () => {
   it('acquireLock reports the lock as acquired when the retried claim meets its own lock', async () => {
     // Prepare
-    const { client, adapter } = isolatedAdapter();
+    const { client, adapter } = env.isolatedAdapter();
     const fault = loseNextResponse(client, isLockPut);
     const commands = recordCommands(client);
 
@@ -53,7 +45,7 @@ describe('ElectroDynamoAdapter with lost responses (ambiguous writes)', () => {
   it('acquireLock still refuses when the retried claim meets another owner lock', async () => {
     // Prepare
     await env.adapter().acquireLock('owned-elsewhere', 60_000);
-    const { client, adapter } = isolatedAdapter();
+    const { client, adapter } = env.isolatedAdapter();
     loseNextResponse(client, isLockPut);
 
     const commands = recordCommands(client);
@@ -67,7 +59,7 @@ describe('ElectroDynamoAdapter with lost responses (ambiguous writes)', () => {
 
   it('set resolves and the record is stored when the first attempt committed', async () => {
     // Prepare
-    const { client, adapter } = isolatedAdapter();
+    const { client, adapter } = env.isolatedAdapter();
     await adapter.acquireLock('ambiguous-set', 60_000);
     const fault = loseNextResponse(client, isRecordPut);
 
@@ -81,7 +73,7 @@ describe('ElectroDynamoAdapter with lost responses (ambiguous writes)', () => {
 
   it('releaseLock resolves and the lock is gone when the first delete committed', async () => {
     // Prepare
-    const { client, adapter } = isolatedAdapter();
+    const { client, adapter } = env.isolatedAdapter();
     await adapter.acquireLock('ambiguous-release', 60_000);
     const fault = loseNextResponse(client, (name) => name === 'DeleteItemCommand');
 
@@ -97,7 +89,7 @@ describe('ElectroDynamoAdapter with lost responses (ambiguous writes)', () => {
 describe('ElectroDynamoAdapter when a write fails', () => {
   it('a failed set reaches the caller as STORAGE_ERROR and releaseLock then frees the lock', async () => {
     // Prepare
-    const { client, adapter } = isolatedAdapter();
+    const { client, adapter } = env.isolatedAdapter();
     await adapter.acquireLock('failed-set', 60_000);
     const failing = failCommands(client, isRecordPut);
 
@@ -123,7 +115,7 @@ describe('ElectroDynamoAdapter when a write fails', () => {
 
   it('a releaseLock retried after its STORAGE_ERROR still releases the lock', async () => {
     // Prepare
-    const { client, adapter } = isolatedAdapter();
+    const { client, adapter } = env.isolatedAdapter();
     await adapter.acquireLock('retried-release', 60_000);
     const failing = failCommands(client, (name) => name === 'DeleteItemCommand');
     const first = await adapter.releaseLock('retried-release').then(
@@ -142,7 +134,7 @@ describe('ElectroDynamoAdapter when a write fails', () => {
 
   it('a retried releaseLock leaves alone a newer acquisition of the key by the same instance', async () => {
     // Prepare: the release fails, the lock lapses, and the instance claims the key again
-    const { client, adapter } = isolatedAdapter();
+    const { client, adapter } = env.isolatedAdapter();
     await adapter.acquireLock('reacquired', 100);
     const failing = failCommands(client, (name) => name === 'DeleteItemCommand');
     await adapter.releaseLock('reacquired').catch(() => undefined);

@@ -4,7 +4,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ElectroDynamoAdapter } from '../../src/adapter/ElectroDynamoAdapter.js';
-import { ADAPTER_MODES } from '../support/adapterModes.js';
+import { ADAPTER_MODES } from '../support/adapterModes.mjs';
 import { sleep, withDeadline } from '../support/async.js';
 import { ACCESS_KEY_ID } from '../support/backend.js';
 import { recordEvents } from '../support/channelEvents.js';

@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ElectroDynamoAdapter } from '../../src/adapter/ElectroDynamoAdapter.js';
 import type { ElectroDynamoAdapterOptions } from '../../src/options.js';
 import type { IdempotencyRecord, StorageAdapter } from '../../src/types.js';
-import { ADAPTER_MODES } from '../support/adapterModes.js';
+import { ADAPTER_MODES } from '../support/adapterModes.mjs';
 import { settle, sleep, withDeadline } from '../support/async.js';
 import { backend, createClient, createTable, startBackend } from '../support/backend.js';
 import { executeLikeCore, ReferenceConflictError } from '../support/coreReference.mjs';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { runStress, SLOW_PHASE, violations } from '../../stress/harness.mjs';
-import { ADAPTER_MODES } from '../support/adapterModes.js';
+import { ADAPTER_MODES } from '../support/adapterModes.mjs';
 import { backend, startBackend } from '../support/backend.js';
 
 describe.each(ADAPTER_MODES)(

@@ -9,12 +9,14 @@ export function transientError(): Error {
 }
 
 /**
- * Lets the next matching command reach the server and commit, then loses its answer with a
- * transient error, so the SDK retries the same request: an ambiguous write.
+ * Lets the next matching command reach the server and commit, then loses its answer with
+ * `error`: by default a transient one, so the SDK retries the same request (an ambiguous
+ * write); one the SDK does not retry leaves the caller with an error for a committed write.
  */
 export function loseNextResponse(
   client: DynamoDBClient,
   matches: (commandName: string, input: Record<string, unknown>) => boolean,
+  error: () => Error = transientError,
 ): { readonly fired: boolean } {
   const state = { fired: false };
   client.middlewareStack.add(
@@ -25,7 +27,7 @@ export function loseNextResponse(
         matches(String(context.commandName), args.input as Record<string, unknown>)
       ) {
         state.fired = true;
-        throw transientError();
+        throw error();
       }
       return output;
     },

@@ -29,6 +29,17 @@ export async function startTestTable() {
     adapter(options: Partial<ElectroDynamoAdapterOptions> = {}): ElectroDynamoAdapter {
       return new ElectroDynamoAdapter({ client, table, prefix: 'idem', ...options });
     },
+    /** An adapter on a client of its own, so faults injected there stay out of other tests. */
+    isolatedAdapter(options: Partial<ElectroDynamoAdapterOptions> = {}) {
+      const ownClient = createClient(dynamo.endpoint);
+      const adapter = new ElectroDynamoAdapter({
+        client: ownClient,
+        table,
+        prefix: 'idem',
+        ...options,
+      });
+      return { client: ownClient, adapter };
+    },
     async scan(): Promise<Record<string, unknown>[]> {
       const { Items = [] } = await documentClient.send(
         new ScanCommand({ TableName: table, ConsistentRead: true }),
