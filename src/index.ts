@@ -1,5 +1,5 @@
 export { ElectroDynamoAdapter } from './adapter/ElectroDynamoAdapter.js';
-export { MAX_PARTITION_KEY_BYTES } from './adapter/validateInput.js';
+export { MAX_PARTITION_KEY_BYTES } from './adapter/shared/validateInput.js';
 export {
   createLockEntity,
   createRecordEntity,

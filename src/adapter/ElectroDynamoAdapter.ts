@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import type { LockEntity } from '../entities/createLockEntity.js';
 import type { RecordEntity } from '../entities/createRecordEntity.js';
 import { adoptCoreError } from '../errors/adoptCoreError.js';
-import { createError } from '../errors/createError.js';
 import { IdempotencyErrorCode } from '../errors/IdempotencyErrorCode.js';
 import { publish } from '../events/channels.js';
 import {
@@ -12,22 +11,21 @@ import {
 } from '../options.js';
 import { describeKey } from '../tableFields.js';
 import type { IdempotencyRecord, StorageAdapter } from '../types.js';
-import { ClaimOnMiss } from './ClaimOnMiss.js';
-import { createEntities } from './createEntities.js';
-import { attemptsOf, createKeyRead, type KeyItem } from './entityRequests.js';
-import { KeyStates } from './KeyStates.js';
-import { LeaseRenewal } from './LeaseRenewal.js';
-import { LockStore } from './LockStore.js';
-import { RecordCache } from './RecordCache.js';
-import { RecordStore } from './RecordStore.js';
-import { decodeRecord, encodeRecord } from './recordCodec.js';
-import { asAdapterError, type Operation } from './storageError.js';
-import { isLive } from './time.js';
-import { requireKey, requirePositive } from './validateInput.js';
-
-const LOCK_TIMEOUT_MESSAGE = 'Lock wait timeout exceeded';
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+import { ClaimOnMiss } from './claims/ClaimOnMiss.js';
+import { ClaimStates } from './claims/ClaimStates.js';
+import { HeldLocks } from './locks/HeldLocks.js';
+import { LeaseRenewal } from './locks/LeaseRenewal.js';
+import { LockStore } from './locks/LockStore.js';
+import { RecordCache } from './records/RecordCache.js';
+import { RecordStore } from './records/RecordStore.js';
+import { decodeRecord, encodeRecord } from './records/recordCodec.js';
+import { createEntities } from './requests/createEntities.js';
+import { attemptsOf, createKeyRead, type KeyItem } from './requests/entityRequests.js';
+import { KeyStateMap } from './shared/KeyStateMap.js';
+import { asAdapterError, type Operation } from './shared/storageError.js';
+import { requireKey, requirePositive } from './shared/validateInput.js';
+import { waitUntilFree } from './waits/LockWait.js';
+import { WaitReceipts } from './waits/WaitReceipts.js';
 
 /**
  * A `StorageAdapter` that keeps idempotency records and locks in an existing single-table
@@ -46,8 +44,14 @@ export class ElectroDynamoAdapter implements StorageAdapter {
   private readonly keyPrefixBytes: number;
   private readonly records: RecordStore;
   private readonly locks: LockStore;
-  /** Per cache key: the lock this instance holds and the record its last lock wait saw. */
-  private readonly keys = new KeyStates();
+  /** Per cache key, one slot per feature: */
+  private readonly keys = new KeyStateMap();
+  /** the lock this instance holds, */
+  private readonly held = new HeldLocks(this.keys, ClaimStates.forgetLostWithLock);
+  /** the lock waits whose `get` is still to come, */
+  private readonly waits = new WaitReceipts(this.keys);
+  /** and what claims made by `get` (claim-on-miss) found. */
+  private readonly claimStates = new ClaimStates(this.keys);
   private readonly renewal: LeaseRenewal | undefined;
   private readonly readKey: (key: string) => Promise<KeyItem>;
   private readonly cache: RecordCache | undefined;
@@ -70,14 +74,15 @@ export class ElectroDynamoAdapter implements StorageAdapter {
             this.locks,
             this.records,
             this.entities,
-            this.keys,
+            this.held,
+            this.claimStates,
             claimOnMiss.lockTtlMs,
           );
     this.cache = localCache === undefined ? undefined : new RecordCache(localCache.maxEntries);
     this.renewal =
       lockRenewal === undefined
         ? undefined
-        : new LeaseRenewal(this.locks, this.keys, {
+        : new LeaseRenewal(this.locks, this.held, {
             table,
             maxHoldMs: lockRenewal.maxHoldMs,
             // Nobody receives a renewal's error: the event carries the AWS error itself.
@@ -104,8 +109,8 @@ export class ElectroDynamoAdapter implements StorageAdapter {
     try {
       requireKey('get', key, this.keyPrefixBytes);
       const now = startedAt;
-      if (this.keys.consumeClaimReceipt(key, now)) return null;
-      const wait = this.keys.takeReceipt(key, now);
+      if (this.held.consumeClaimReceipt(key, now)) return null;
+      const wait = this.waits.takeReceipt(key, now);
       if (wait?.item !== undefined) {
         const item = await this.records.live(wait.item, now);
         if (item !== null) return decodeRecord(item);
@@ -134,18 +139,18 @@ export class ElectroDynamoAdapter implements StorageAdapter {
       // Encoding first means a record that cannot be stored writes nothing.
       const item = encodeRecord(key, record);
       const stamp = this.cache?.beginWrite(key);
-      this.keys.forgetReceipt(key);
-      this.keys.takeClaim(key);
-      this.keys.markStoring(key, true);
+      this.waits.forgetReceipt(key);
+      this.claimStates.takeClaim(key);
+      this.held.markStoring(key, true);
       try {
         await this.records.put(item);
       } catch (error) {
         // The lock is still ours: renewal goes on judging it, and the release follows.
-        this.keys.markStoring(key, false);
+        this.held.markStoring(key, false);
         throw error;
       }
       // The record replaced the lock item: nothing is left to release or renew.
-      this.keys.forgetLock(key);
+      this.held.forgetLock(key);
       if (stamp !== undefined) this.cache?.fill(key, item, stamp);
     } catch (error) {
       throw await this.failure('set', key, error, startedAt);
@@ -157,7 +162,7 @@ export class ElectroDynamoAdapter implements StorageAdapter {
     try {
       requireKey('delete', key, this.keyPrefixBytes);
       this.cache?.beginWrite(key);
-      this.keys.forgetReceipt(key);
+      this.waits.forgetReceipt(key);
       try {
         await this.records.remove(key);
       } finally {
@@ -181,7 +186,7 @@ export class ElectroDynamoAdapter implements StorageAdapter {
       if (lock === undefined) {
         const token = randomUUID();
         if (!(await this.locks.claim(key, token, now + ttlMs, now))) return false;
-        lock = this.keys.takeLock(key, token, ttlMs, now);
+        lock = this.held.takeLock(key, token, ttlMs, now);
       }
       this.renewal?.start(key, lock);
       return true;
@@ -196,7 +201,7 @@ export class ElectroDynamoAdapter implements StorageAdapter {
       requireKey('releaseLock', key, this.keyPrefixBytes);
       // Nothing to send when the lock is not ours, was replaced by our record, another
       // acquisition on this instance still holds it, or a renewal found it someone else's.
-      const lock = this.keys.releaseLock(key);
+      const lock = this.held.releaseLock(key);
       if (lock === undefined) {
         await this.releaseClaim(key);
         return;
@@ -208,7 +213,7 @@ export class ElectroDynamoAdapter implements StorageAdapter {
         // STORAGE_ERROR is recoverable: a second releaseLock must still know the token. (Like
         // any release, the retry ends this instance's latest acquisition of the key, so it
         // belongs before the instance acquires the key again.)
-        this.keys.reinstate(key, lock);
+        this.held.reinstate(key, lock);
         throw error;
       }
     } catch (error) {
@@ -218,12 +223,12 @@ export class ElectroDynamoAdapter implements StorageAdapter {
 
   /** A claim `get` took that no acquireLock confirmed is given up as a lock would be. */
   private async releaseClaim(key: string): Promise<void> {
-    const claim = this.keys.takeClaim(key);
+    const claim = this.claimStates.takeClaim(key);
     if (claim === undefined) return;
     try {
       await this.locks.release(key, claim.token);
     } catch (error) {
-      this.keys.keepClaim(key, claim);
+      this.claimStates.keepClaim(key, claim);
       throw error;
     }
   }
@@ -234,23 +239,11 @@ export class ElectroDynamoAdapter implements StorageAdapter {
       requireKey('waitForLock', key, this.keyPrefixBytes);
       requirePositive('waitForLock', 'timeoutMs', timeoutMs);
       requirePositive('waitForLock', 'pollIntervalMs', pollIntervalMs);
-      const deadline = startedAt + timeoutMs;
-      for (;;) {
-        const { lock, record } = await this.readKey(key);
-        const now = Date.now();
-        if (lock === null || !isLive(lock.validUntil, now)) {
-          // The get that follows knows it comes after a wait (and needs no read for a record).
-          this.keys.keepReceipt(key, record, now);
-          return;
-        }
-        const remaining = deadline - now;
-        if (remaining <= 0) {
-          throw createError(IdempotencyErrorCode.LOCK_TIMEOUT, LOCK_TIMEOUT_MESSAGE, {
-            context: { operation: 'waitForLock', table: this.options.table, key, timeoutMs },
-          });
-        }
-        await sleep(Math.min(pollIntervalMs, remaining));
-      }
+      await waitUntilFree(this.readKey, this.waits, this.options.table, key, {
+        startedAt,
+        timeoutMs,
+        pollIntervalMs,
+      });
     } catch (error) {
       throw await this.failure('waitForLock', key, error, startedAt);
     }

@@ -1,5 +1,5 @@
 import { channel } from 'node:diagnostics_channel';
-import type { Operation } from '../adapter/storageError.js';
+import type { Operation } from '../adapter/shared/storageError.js';
 
 /**
  * Names of the `node:diagnostics_channel` channels the adapter publishes on. Subscribe with

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ElectroDynamoAdapter } from '../../src/adapter/ElectroDynamoAdapter.js';
-import { requestTemplate } from '../../src/adapter/requestTemplate.js';
+import { requestTemplate } from '../../src/adapter/requests/requestTemplate.js';
 import { executeLikeCore } from '../support/coreReference.mjs';
 import { startTestTable, type TestTable } from '../support/testTable.js';
 

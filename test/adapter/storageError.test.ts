@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { asAdapterError } from '../../src/adapter/storageError.js';
+import { asAdapterError } from '../../src/adapter/shared/storageError.js';
 
 function validationError(message: string): Error {
   const error = new Error(message);

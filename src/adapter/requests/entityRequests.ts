@@ -8,8 +8,8 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { createConversions, type EntityItem } from 'electrodb';
-import type { LockEntity } from '../entities/createLockEntity.js';
-import type { RecordEntity } from '../entities/createRecordEntity.js';
+import type { LockEntity } from '../../entities/createLockEntity.js';
+import type { RecordEntity } from '../../entities/createRecordEntity.js';
 
 /**
  * The entities model every request: keys, identifiers, attribute names and conditions all come

@@ -1,6 +1,6 @@
-import { createError } from '../errors/createError.js';
-import { IdempotencyError } from '../errors/IdempotencyError.js';
-import { IdempotencyErrorCode } from '../errors/IdempotencyErrorCode.js';
+import { createError } from '../../errors/createError.js';
+import { IdempotencyError } from '../../errors/IdempotencyError.js';
+import { IdempotencyErrorCode } from '../../errors/IdempotencyErrorCode.js';
 
 export type Operation = 'get' | 'set' | 'delete' | 'acquireLock' | 'releaseLock' | 'waitForLock';
 

@@ -1,7 +1,7 @@
-import { createLockEntity } from '../entities/createLockEntity.js';
-import { createRecordEntity } from '../entities/createRecordEntity.js';
-import type { EntityOptions } from '../entities/entityModel.js';
-import { invalidConfig } from '../errors/invalidConfig.js';
+import { createLockEntity } from '../../entities/createLockEntity.js';
+import { createRecordEntity } from '../../entities/createRecordEntity.js';
+import type { EntityOptions } from '../../entities/entityModel.js';
+import { invalidConfig } from '../../errors/invalidConfig.js';
 
 /** Both entities, with ElectroDB's schema complaints about the options reported as INVALID_CONFIG. */
 export function createEntities(options: EntityOptions) {

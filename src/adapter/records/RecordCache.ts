@@ -1,6 +1,6 @@
-import type { IdempotencyRecord } from '../types.js';
+import type { IdempotencyRecord } from '../../types.js';
+import { isLive } from '../shared/time.js';
 import { decodeRecord, type RecordItem } from './recordCodec.js';
-import { isLive } from './time.js';
 
 /**
  * An opt-in, bounded, least-recently-used cache of completed records, so warm replays on this

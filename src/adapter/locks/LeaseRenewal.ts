@@ -1,5 +1,5 @@
-import { type LeaseLostReason, publish } from '../events/channels.js';
-import type { HeldLock, KeyStates } from './KeyStates.js';
+import { type LeaseLostReason, publish } from '../../events/channels.js';
+import type { HeldLock, HeldLocks } from './HeldLocks.js';
 import type { LockStore } from './LockStore.js';
 
 /** Renew once a third of the lease has passed: two more chances before it lapses. */
@@ -31,14 +31,14 @@ export class LeaseRenewal {
 
   constructor(
     private readonly locks: LockStore,
-    private readonly states: KeyStates,
+    private readonly held: HeldLocks,
     private readonly options: LeaseRenewalOptions,
   ) {}
 
   /** Stops every renewal; leases held now lapse. `resume()` lets new acquisitions renew again. */
   stop(): void {
     this.stopped = true;
-    this.states.stopRenewals();
+    this.held.stopRenewals();
   }
 
   resume(): void {
@@ -62,7 +62,7 @@ export class LeaseRenewal {
   /** Still the acquisition this renewal was for: not released, replaced or re-claimed since. */
   private stillHeld(key: string, lock: HeldLock, token: string): boolean {
     return (
-      !this.stopped && this.states.lock(key) === lock && lock.token === token && lock.holders > 0
+      !this.stopped && this.held.lock(key) === lock && lock.token === token && lock.holders > 0
     );
   }
 

@@ -1,5 +1,5 @@
-import { createError } from '../errors/createError.js';
-import { IdempotencyErrorCode } from '../errors/IdempotencyErrorCode.js';
+import { createError } from '../../errors/createError.js';
+import { IdempotencyErrorCode } from '../../errors/IdempotencyErrorCode.js';
 import type { Operation } from './storageError.js';
 
 /** DynamoDB's limit on a partition key value, in UTF-8 bytes. */

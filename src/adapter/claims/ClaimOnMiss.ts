@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityItem } from 'electrodb';
-import type { LockEntity } from '../entities/createLockEntity.js';
-import type { RecordEntity } from '../entities/createRecordEntity.js';
-import { parseAs } from './entityRequests.js';
-import type { HeldLock, KeyStates } from './KeyStates.js';
-import { RENEW_AT_FRACTION } from './LeaseRenewal.js';
-import type { LockStore } from './LockStore.js';
-import type { RecordStore } from './RecordStore.js';
-import { isLive } from './time.js';
+import type { LockEntity } from '../../entities/createLockEntity.js';
+import type { RecordEntity } from '../../entities/createRecordEntity.js';
+import type { HeldLock, HeldLocks } from '../locks/HeldLocks.js';
+import { RENEW_AT_FRACTION } from '../locks/LeaseRenewal.js';
+import type { LockStore } from '../locks/LockStore.js';
+import type { RecordStore } from '../records/RecordStore.js';
+import { parseAs } from '../requests/entityRequests.js';
+import { isLive } from '../shared/time.js';
+import type { ClaimStates } from './ClaimStates.js';
 
 /** The core's `lockTtl` when none is configured (it defaults to `lockTimeout`, 30 s). */
 export const CORE_DEFAULT_LOCK_TTL_MS = 30_000;
@@ -25,7 +26,7 @@ export const CORE_DEFAULT_LOCK_TTL_MS = 30_000;
  * lease, else the one last asked for by an `acquireLock` that confirmed a claim, else the core's
  * default; an `acquireLock` asking for another lease rewrites the claim's lease with its owner
  * token, once. A claim that fails outright is decided by one read, and the lock is remembered
- * per key in `KeyStates` until an `acquireLock` (or `releaseLock`) takes it.
+ * per key in `ClaimStates` until an `acquireLock` (or `releaseLock`) takes it.
  */
 export class ClaimOnMiss {
   private ttlMs: number;
@@ -34,7 +35,8 @@ export class ClaimOnMiss {
     private readonly locks: LockStore,
     private readonly records: RecordStore,
     private readonly entities: { readonly record: RecordEntity; readonly lock: LockEntity },
-    private readonly keys: KeyStates,
+    private readonly held: HeldLocks,
+    private readonly claims: ClaimStates,
     lockTtlMs: number | undefined,
     private readonly learnsTtl = lockTtlMs === undefined,
   ) {
@@ -46,10 +48,10 @@ export class ClaimOnMiss {
    * record that holds the key, or null (claimed, or locked by someone, or just emptied).
    */
   async onMiss(key: string, now: number): Promise<EntityItem<RecordEntity> | null> {
-    const held = this.keys.lock(key);
+    const held = this.held.lock(key);
     if (held !== undefined && held.holders > 0 && !held.lost && isLive(held.validUntil, now)) {
       // Another execution on this instance holds the key: this caller waits, as a lost claim would.
-      this.keys.keepLostClaim(key, held.validUntil, now);
+      this.claims.keepLostClaim(key, held.validUntil, now);
       return null;
     }
     const token = randomUUID();
@@ -57,7 +59,7 @@ export class ClaimOnMiss {
     const validUntil = now + ttlMs;
     const outcome = await this.locks.claimOrFindHolder(key, token, validUntil, now);
     if (outcome.acquired) {
-      this.keys.keepClaim(key, { token, ttlMs, acquiredAt: now, validUntil });
+      this.claims.keepClaim(key, { token, ttlMs, acquiredAt: now, validUntil });
       return null;
     }
     // Emptied between the rejection and the read: the acquireLock that follows asks the table.
@@ -66,13 +68,13 @@ export class ClaimOnMiss {
     const lock = parseAs(this.entities.lock, outcome.holder);
     if (lock !== null) {
       if (isLive(lock.validUntil, checkedAt))
-        this.keys.keepLostClaim(key, lock.validUntil, checkedAt);
+        this.claims.keepLostClaim(key, lock.validUntil, checkedAt);
       return null;
     }
     const item = await this.records.live(parseAs(this.entities.record, outcome.holder), checkedAt);
     // A record replaced a claim of ours that an earlier get took and nobody confirmed: it must
     // not be confirmed now. (A claim taken after this get began is newer than what it saw.)
-    if (item !== null) this.keys.takeClaim(key, now);
+    if (item !== null) this.claims.takeClaim(key, now);
     return item;
   }
 
@@ -82,7 +84,7 @@ export class ClaimOnMiss {
    * its verdict is stale, or the claimed lock has vanished).
    */
   async confirm(key: string, ttlMs: number, now: number): Promise<HeldLock | false | undefined> {
-    const verdict = this.keys.takeClaimVerdict(key, now);
+    const verdict = this.claims.takeClaimVerdict(key, now);
     if (verdict === 'lost') return false;
     if (verdict === undefined) return undefined;
     // Learnt only from the acquireLock that follows a claim: what other code asks for elsewhere
@@ -93,7 +95,7 @@ export class ClaimOnMiss {
     // Through the core the claim is microseconds old; a caller that confirms late, or asks for
     // another lease, gets the lease it asked for, from now, written under the claim's token.
     if (verdict.ttlMs === ttlMs && leaseLeft >= ttlMs * (1 - RENEW_AT_FRACTION)) {
-      return this.keys.takeLock(key, token, ttlMs, acquiredAt, verdict.validUntil);
+      return this.held.takeLock(key, token, ttlMs, acquiredAt, verdict.validUntil);
     }
     const validUntil = now + ttlMs;
     let outcome: Awaited<ReturnType<LockStore['renew']>>;
@@ -101,10 +103,10 @@ export class ClaimOnMiss {
       outcome = await this.locks.renew(key, token, validUntil);
     } catch (error) {
       // The claim is still ours in the table: kept, a retried acquireLock rewrites it again.
-      this.keys.keepClaim(key, verdict);
+      this.claims.keepClaim(key, verdict);
       throw error;
     }
-    if (outcome === 'renewed') return this.keys.takeLock(key, token, ttlMs, acquiredAt, validUntil);
+    if (outcome === 'renewed') return this.held.takeLock(key, token, ttlMs, acquiredAt, validUntil);
     return outcome === 'removed' ? undefined : false;
   }
 }

@@ -1,6 +1,6 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { LockEntity } from '../entities/createLockEntity.js';
-import { hasSubscribers, type LeaseLostReason, publish } from '../events/channels.js';
+import type { LockEntity } from '../../entities/createLockEntity.js';
+import { hasSubscribers, type LeaseLostReason, publish } from '../../events/channels.js';
 import {
   attemptsOf,
   createItemRead,
@@ -9,9 +9,9 @@ import {
   parseAs,
   sendConditionalDelete,
   sendPut,
-} from './entityRequests.js';
-import { requestTemplate } from './requestTemplate.js';
-import { toEpochSeconds } from './time.js';
+} from '../requests/entityRequests.js';
+import { requestTemplate } from '../requests/requestTemplate.js';
+import { toEpochSeconds } from '../shared/time.js';
 
 /** What a lock put is made of: the key, the owner token, the lease end (ms and TTL seconds). */
 type LockValues = {

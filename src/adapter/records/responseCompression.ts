@@ -1,7 +1,7 @@
 import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
 import type { EntityItem } from 'electrodb';
-import type { RecordEntity } from '../entities/createRecordEntity.js';
+import type { RecordEntity } from '../../entities/createRecordEntity.js';
 import { type StoredRecord, serializationError } from './recordCodec.js';
 
 // The callback forms run on libuv's thread pool: a megabyte response does not stall the loop.

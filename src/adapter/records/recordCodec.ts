@@ -1,9 +1,9 @@
 import type { CreateEntityItem, EntityItem } from 'electrodb';
-import type { RecordEntity } from '../entities/createRecordEntity.js';
-import { createError } from '../errors/createError.js';
-import { IdempotencyErrorCode } from '../errors/IdempotencyErrorCode.js';
-import type { IdempotencyRecord } from '../types.js';
-import { toEpochSeconds } from './time.js';
+import type { RecordEntity } from '../../entities/createRecordEntity.js';
+import { createError } from '../../errors/createError.js';
+import { IdempotencyErrorCode } from '../../errors/IdempotencyErrorCode.js';
+import type { IdempotencyRecord } from '../../types.js';
+import { toEpochSeconds } from '../shared/time.js';
 
 export type StoredRecord = CreateEntityItem<RecordEntity>;
 

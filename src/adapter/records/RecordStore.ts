@@ -1,15 +1,19 @@
 import { type DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import type { EntityItem } from 'electrodb';
-import type { RecordEntity } from '../entities/createRecordEntity.js';
-import { createError } from '../errors/createError.js';
-import { IdempotencyErrorCode } from '../errors/IdempotencyErrorCode.js';
-import { publish } from '../events/channels.js';
-import { createConsistentGet, sendConditionalDelete, toPutInput } from './entityRequests.js';
+import type { RecordEntity } from '../../entities/createRecordEntity.js';
+import { createError } from '../../errors/createError.js';
+import { IdempotencyErrorCode } from '../../errors/IdempotencyErrorCode.js';
+import { publish } from '../../events/channels.js';
+import {
+  createConsistentGet,
+  sendConditionalDelete,
+  toPutInput,
+} from '../requests/entityRequests.js';
+import { type RequestValues, requestTemplate } from '../requests/requestTemplate.js';
+import { isLive } from '../shared/time.js';
 import { itemBytes, MAX_ITEM_BYTES } from './itemSize.js';
 import type { StoredRecord } from './recordCodec.js';
-import { type RequestValues, requestTemplate } from './requestTemplate.js';
 import { compressResponse, inflateResponse } from './responseCompression.js';
-import { isLive } from './time.js';
 
 /** How a record is read, written and removed. */
 export class RecordStore {
