@@ -1,4 +1,6 @@
 export { ElectroDynamoAdapter } from './adapter/ElectroDynamoAdapter.js';
+export type { LeaseHealth } from './adapter/locks/LeaseWatch.js';
+export { MAX_RESPONSE_BYTES } from './adapter/records/responseLimit.js';
 export { MAX_PARTITION_KEY_BYTES } from './adapter/shared/validateInput.js';
 export {
   createLockEntity,
@@ -17,6 +19,7 @@ export {
   IDEMPOTENCY_CHANNELS,
   type IdempotencyEventBase,
   type IdempotencyEvents,
+  type LeaseAtRiskEvent,
   type LeaseLostEvent,
   type LeaseLostReason,
   type LeaseRenewedEvent,

@@ -23,6 +23,18 @@ export interface StressOptions {
   endpoint?: string;
 }
 
+/** The workers' `adapter.leaseHealth()`, summed (the worst ratio is the largest). */
+export interface StressLeaseHealth {
+  /** Lease-bearing requests: claims won, renewals, `set`s and releases of held keys. */
+  requests: number;
+  /** Of those, answered with less than a third of their lease left. */
+  atRisk: number;
+  /** Leases a holder found lapsed. */
+  lapsed: number;
+  /** The largest request latency / lease length any worker saw. */
+  worstLatencyRatio: number;
+}
+
 export interface StressResult {
   seed: number;
   processes: number;
@@ -39,6 +51,8 @@ export interface StressResult {
   renewals: number;
   /** Leases a holder lost (taken over, replaced or lapsed): 0 unless renewal failed. */
   leasesLost: number;
+  /** What the workers' lease watches saw. */
+  leaseHealth: StressLeaseHealth;
   /** Idempotency items under the adapter's prefix. */
   records: number;
   requests: number;

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import { loadBuiltPackage } from './builtPackage.mjs';
+import { sumLeaseHealth } from './leaseHealth.mjs';
 import { keyName } from './prng.mjs';
 
 const WORKER = fileURLToPath(new URL('./worker.mjs', import.meta.url));
@@ -195,6 +196,7 @@ function tally(config, reports, table) {
     handlerSeconds: reports.reduce((sum, report) => sum + report.handlerMs, 0) / 1000,
     renewals: reports.reduce((sum, report) => sum + report.renewals, 0),
     leasesLost: reports.reduce((sum, report) => sum + report.leasesLost, 0),
+    leaseHealth: sumLeaseHealth(reports.map((report) => report.leaseHealth)),
     requests: reports.reduce((sum, report) => sum + report.requests, 0),
     executions: table.executions.size,
     records: table.records,

@@ -71,7 +71,8 @@ const phases = [
   ['slow handlers', { ...options, ...SLOW_PHASE, ...(values.keys && { keys: options.keys }) }],
 ];
 
-function report(phase, result) {
+function report(phase, result, lockTtl) {
+  const lease = result.leaseHealth;
   const rows = [
     ['phase', phase],
     ['backend', backend],
@@ -95,6 +96,13 @@ function report(phase, result) {
     ['lease renewals', result.renewals],
     ['  per minute of handler time', (result.renewals / (result.handlerSeconds / 60)).toFixed(0)],
     ['leases lost', result.leasesLost],
+    ['lease-bearing requests', lease.requests],
+    ['  at risk (under 1/3 left)', lease.atRisk],
+    ['  lapsed', lease.lapsed],
+    [
+      'largest latency / lease',
+      `${lease.worstLatencyRatio.toFixed(3)} (${Math.round(lease.worstLatencyRatio * lockTtl)} ms of ${lockTtl} ms)`,
+    ],
     ['DynamoDB requests', result.requests],
     ['requests per second', Math.round(result.requests / result.runSeconds)],
     [
@@ -118,16 +126,17 @@ try {
     server = await startDynamoDbLocal();
   }
   for (const [phase, phaseOptions] of phases) {
+    const lockTtl = phaseOptions.lockTtl ?? STRESS_DEFAULTS.lockTtl;
     console.error(
       `stress: ${phase} on ${backend}, seed ${phaseOptions.seed}, ${phaseOptions.processes} ` +
         `processes, ${phaseOptions.keys} keys, ${phaseOptions.callers} callers per key, ` +
-        `lock ttl ${phaseOptions.lockTtl ?? STRESS_DEFAULTS.lockTtl} ms, deadline ${phaseOptions.deadlineMs} ms`,
+        `lock ttl ${lockTtl} ms, deadline ${phaseOptions.deadlineMs} ms`,
     );
     const result = await runStress({
       ...phaseOptions,
       ...(server && { endpoint: server.endpoint }),
     });
-    const failed = report(phase, result);
+    const failed = report(phase, result, lockTtl);
     if (failed.length > 0) {
       failures += 1;
       console.error(`stress: ${phase} FAILED (seed ${result.seed}): ${failed.join('; ')}`);

@@ -9,6 +9,7 @@ import { countedClient } from '../bench/lib/clients.mjs';
 import { executeLikeCore } from '../test/support/coreReference.mjs';
 import { seededRandom } from '../test/support/seededRandom.mjs';
 import { loadBuiltPackage } from './builtPackage.mjs';
+import { sumLeaseHealth } from './leaseHealth.mjs';
 import { handlerDurations, keyName } from './prng.mjs';
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -144,6 +145,8 @@ async function run(config, { client, adapter, counter }) {
     handlerMs,
     renewals: lease.renewals,
     leasesLost: lease.lost,
+    // What the lease watch saw: lease-bearing requests, those at risk, leases found lapsed.
+    leaseHealth: sumLeaseHealth([adapter.leaseHealth()]),
     requests: counter.requests - requestsBefore,
     cpuMs: cpuMs(process.cpuUsage(cpuBefore)),
   };

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { LockEntity } from '../entities/createLockEntity.js';
 import type { RecordEntity } from '../entities/createRecordEntity.js';
 import { adoptCoreError } from '../errors/adoptCoreError.js';
+import { IdempotencyError } from '../errors/IdempotencyError.js';
 import { IdempotencyErrorCode } from '../errors/IdempotencyErrorCode.js';
 import { publish } from '../events/channels.js';
 import {
@@ -13,8 +14,9 @@ import { describeKey } from '../tableFields.js';
 import type { IdempotencyRecord, StorageAdapter } from '../types.js';
 import { ClaimOnMiss } from './claims/ClaimOnMiss.js';
 import { ClaimStates } from './claims/ClaimStates.js';
-import { HeldLocks } from './locks/HeldLocks.js';
+import { type HeldLock, HeldLocks } from './locks/HeldLocks.js';
 import { LeaseRenewal } from './locks/LeaseRenewal.js';
+import { type LeaseHealth, LeaseWatch } from './locks/LeaseWatch.js';
 import { LockStore } from './locks/LockStore.js';
 import { RecordCache } from './records/RecordCache.js';
 import { RecordStore } from './records/RecordStore.js';
@@ -56,6 +58,7 @@ export class ElectroDynamoAdapter implements StorageAdapter {
   private readonly readKey: (key: string) => Promise<KeyItem>;
   private readonly cache: RecordCache | undefined;
   private readonly claims: ClaimOnMiss | undefined;
+  private readonly watch: LeaseWatch;
 
   /** Throws this package's `IdempotencyError` (code INVALID_CONFIG) for bad options. */
   constructor(options: ElectroDynamoAdapterOptions) {
@@ -66,6 +69,7 @@ export class ElectroDynamoAdapter implements StorageAdapter {
     this.records = new RecordStore(this.entities.record, lowLevelClient, table);
     this.locks = new LockStore(this.entities.lock, lowLevelClient, table);
     this.readKey = createKeyRead(this.entities.record, this.entities.lock, lowLevelClient, table);
+    this.watch = new LeaseWatch(table);
     const { localCache, lockRenewal, claimOnMiss } = this.options;
     this.claims =
       claimOnMiss === undefined
@@ -76,6 +80,7 @@ export class ElectroDynamoAdapter implements StorageAdapter {
             this.entities,
             this.held,
             this.claimStates,
+            this.watch,
             claimOnMiss.lockTtlMs,
           );
     this.cache = localCache === undefined ? undefined : new RecordCache(localCache.maxEntries);
@@ -88,6 +93,7 @@ export class ElectroDynamoAdapter implements StorageAdapter {
             // Nobody receives a renewal's error: the event carries the AWS error itself.
             onStorageError: (key, error, startedAt) =>
               this.reportStorageError('renewLock', key, error, error, startedAt),
+            watch: this.watch,
           });
   }
 
@@ -102,6 +108,17 @@ export class ElectroDynamoAdapter implements StorageAdapter {
    */
   async disconnect(): Promise<void> {
     this.renewal?.stop();
+  }
+
+  /**
+   * What this instance has seen of its leases: how many lease-bearing requests it sent, how
+   * many were answered with under a third of their lease left (each also published on
+   * `leaseAtRisk`), how many leases it found lapsed, and the worst request latency / lease
+   * ratio. A lapse count above zero means `lockTtl` is too short for the latency your requests
+   * see: raise it before keys start to run twice.
+   */
+  leaseHealth(): LeaseHealth {
+    return this.watch.health();
   }
 
   async get(key: string): Promise<IdempotencyRecord | null> {
@@ -141,16 +158,28 @@ export class ElectroDynamoAdapter implements StorageAdapter {
       const stamp = this.cache?.beginWrite(key);
       this.waits.forgetReceipt(key);
       this.claimStates.takeClaim(key);
-      this.held.markStoring(key, true);
+      // The acquisition this record completes; a newer one taken meanwhile is not its to end.
+      const lock = this.held.lock(key);
+      this.held.markStoring(lock, true);
+      // A record stored after the holder's lease ended may land over a successor's lock.
+      const watched = lock !== undefined && lock.holders > 0 && !lock.lost ? lock : undefined;
+      const sentAt = Date.now();
       try {
         await this.records.put(item);
       } catch (error) {
         // The lock is still ours: renewal goes on judging it, and the release follows.
-        this.held.markStoring(key, false);
+        this.held.markStoring(lock, false);
+        // Only a request that left the process is judged (not a record found too large).
+        if (watched !== undefined && !(error instanceof IdempotencyError)) {
+          this.watch.observe('set', key, watched, watched.validUntil, sentAt);
+        }
         throw error;
       }
+      if (watched !== undefined)
+        this.watch.observe('set', key, watched, watched.validUntil, sentAt);
       // The record replaced the lock item: nothing is left to release or renew.
-      this.held.forgetLock(key);
+      if (lock !== undefined) this.held.forgetLock(key, lock);
+      await this.settleLockTakenDuringSet(key, lock);
       if (stamp !== undefined) this.cache?.fill(key, item, stamp);
     } catch (error) {
       throw await this.failure('set', key, error, startedAt);
@@ -185,8 +214,13 @@ export class ElectroDynamoAdapter implements StorageAdapter {
       if (lock === false) return false;
       if (lock === undefined) {
         const token = randomUUID();
-        if (!(await this.locks.claim(key, token, now + ttlMs, now))) return false;
-        lock = this.held.takeLock(key, token, ttlMs, now);
+        // After a claim-on-miss rewrite that found the key emptied, the claim starts later.
+        const sentAt = Date.now();
+        if (!(await this.locks.claim(key, token, sentAt + ttlMs, sentAt))) return false;
+        lock = this.held.takeLock(key, token, ttlMs, sentAt);
+        // Our claim found no live item: a get claim still pending here was overwritten.
+        this.claimStates.takeClaim(key);
+        this.watch.observe('claim', key, lock, lock.validUntil, sentAt);
       }
       this.renewal?.start(key, lock);
       return true;
@@ -207,9 +241,12 @@ export class ElectroDynamoAdapter implements StorageAdapter {
         return;
       }
       if (lock.lost) return;
+      const sentAt = Date.now();
       try {
         await this.locks.release(key, lock.token);
+        this.watch.observe('release', key, { ...lock }, lock.validUntil, sentAt);
       } catch (error) {
+        this.watch.observe('release', key, { ...lock }, lock.validUntil, sentAt);
         // STORAGE_ERROR is recoverable: a second releaseLock must still know the token. (Like
         // any release, the retry ends this instance's latest acquisition of the key, so it
         // belongs before the instance acquires the key again.)
@@ -221,10 +258,33 @@ export class ElectroDynamoAdapter implements StorageAdapter {
     }
   }
 
+  /**
+   * An acquisition of the key this instance made while its record was on the way (a caller
+   * bypassing the core) may have been replaced by that record, or may have landed after it.
+   * One consistent read, only in that race, tells: a lock the record replaced is forgotten,
+   * as `set` forgets the lock it completes. If the read fails, the lock is kept but its claim
+   * no longer vouches for an empty key: the double check reads, renewal and release find out.
+   */
+  private async settleLockTakenDuringSet(
+    key: string,
+    completed: HeldLock | undefined,
+  ): Promise<void> {
+    const newer = this.held.lock(key);
+    if (newer === undefined || newer === completed) return;
+    try {
+      const { lock } = await this.readKey(key);
+      if (lock?.owner !== newer.token) this.held.forgetLock(key, newer);
+    } catch {
+      this.held.doubtClaimReceipt(key, completed);
+    }
+  }
+
   /** A claim `get` took that no acquireLock confirmed is given up as a lock would be. */
   private async releaseClaim(key: string): Promise<void> {
     const claim = this.claimStates.takeClaim(key);
     if (claim === undefined) return;
+    // Gets that lost to this claim would answer the next acquireLock false: it is going.
+    this.claimStates.forgetLost(key);
     try {
       await this.locks.release(key, claim.token);
     } catch (error) {

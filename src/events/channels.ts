@@ -12,6 +12,11 @@ export const IDEMPOTENCY_CHANNELS = {
   leaseRenewed: 'electrodb-idempotency:lease:renewed',
   /** A lock this instance held is no longer its own: taken over, replaced, removed or lapsed. */
   leaseLost: 'electrodb-idempotency:lease:lost',
+  /**
+   * A claim, renewal, `set` or release of a held key was answered with less than a third of its
+   * lease left, or after it had lapsed: requests are becoming as slow as the leases they carry.
+   */
+  leaseAtRisk: 'electrodb-idempotency:lease:at-risk',
   /** This instance stopped renewing a lock it has held for `maxHoldMs`; the lease now lapses. */
   holdCapReached: 'electrodb-idempotency:lease:hold-cap-reached',
   /** A response was stored gzip-compressed to fit DynamoDB's 400 KB item limit. */
@@ -57,6 +62,20 @@ export interface LeaseLostEvent extends IdempotencyEventBase {
   readonly heldMs: number;
 }
 
+export interface LeaseAtRiskEvent extends IdempotencyEventBase {
+  /** The lease-bearing request: `claim` (by `acquireLock`, or by `get` with `claimOnMiss`), a
+   * `renewal`, the `set` that stores a held key's record, or the `release` of a held key. */
+  readonly request: 'claim' | 'renewal' | 'set' | 'release';
+  /** Milliseconds from sending the request to its answer (the SDK's retries included). */
+  readonly latencyMs: number;
+  /** The lease length (`lockTtl`). */
+  readonly leaseMs: number;
+  /** Milliseconds of the lease left when the answer came; negative once it had lapsed. */
+  readonly leftMs: number;
+  /** The lease had ended before the answer came: another caller may have claimed the key. */
+  readonly lapsed: boolean;
+}
+
 export interface HoldCapReachedEvent extends IdempotencyEventBase {
   readonly maxHoldMs: number;
   /** When the lease lapses now that renewal has stopped, epoch milliseconds. */
@@ -98,6 +117,7 @@ export interface IdempotencyEvents {
   lockTakeover: LockTakeoverEvent;
   leaseRenewed: LeaseRenewedEvent;
   leaseLost: LeaseLostEvent;
+  leaseAtRisk: LeaseAtRiskEvent;
   holdCapReached: HoldCapReachedEvent;
   responseCompressed: ResponseCompressedEvent;
   ambiguousWriteResolved: AmbiguousWriteResolvedEvent;

@@ -182,7 +182,7 @@ describe('ElectroDynamoAdapter.set records', () => {
     },
   );
 
-  it('rejects a response holding a BigInt as SERIALIZATION_ERROR carrying the JSON error as cause', async () => {
+  it('rejects a response holding a BigInt as SERIALIZATION_ERROR naming where it sits', async () => {
     // Act
     const error = await rejection(
       env.adapter().set('held', { ...validRecord(), response: { amount: 10n } }),
@@ -190,12 +190,14 @@ describe('ElectroDynamoAdapter.set records', () => {
 
     // Assess
     expect(error.code).toBe('SERIALIZATION_ERROR');
-    expect(error.message).toBe('Record field "response" cannot be represented as JSON');
-    expect(error.cause).toBeInstanceOf(TypeError);
+    expect(error.message).toBe(
+      'Record field "response" cannot be stored exactly: $.amount is a bigint',
+    );
+    expect(error.context).toEqual({ operation: 'set', key: 'held', path: '$.amount' });
     await expectNothingWritten();
   });
 
-  it('rejects a circular response as SERIALIZATION_ERROR carrying the JSON error as cause', async () => {
+  it('rejects a circular response as SERIALIZATION_ERROR naming where the cycle closes', async () => {
     // Prepare
     const circular: Record<string, unknown> = { id: 1 };
     circular.self = circular;
@@ -207,8 +209,27 @@ describe('ElectroDynamoAdapter.set records', () => {
 
     // Assess
     expect(error.code).toBe('SERIALIZATION_ERROR');
-    expect((error.cause as Error).message).toMatch(/circular/i);
+    expect(error.message).toBe(
+      'Record field "response" cannot be stored exactly: $.self is a circular reference (back to $)',
+    );
+    expect(error.context).toMatchObject({ path: '$.self' });
     await expectNothingWritten();
+  });
+
+  it('rejects a response whose JSON would change it (NaN, a Map, a function) before any request', async () => {
+    // Each refused kind is in exactRecords.test.ts; here, that the held lock and the stored
+    // record are left exactly as they were.
+    for (const response of [{ n: Number.NaN }, { m: new Map() }, { f: () => 1 }]) {
+      // Act
+      const held = await rejection(env.adapter().set('held', { ...validRecord(), response }));
+      const stored = await rejection(env.adapter().set('stored', { ...validRecord(), response }));
+
+      // Assess
+      expect(held.code).toBe('SERIALIZATION_ERROR');
+      expect(stored.code).toBe('SERIALIZATION_ERROR');
+    }
+    await expectNothingWritten();
+    expect((await env.adapter().get('stored'))?.response).toEqual({ kept: true });
   });
 });
 

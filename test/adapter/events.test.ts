@@ -22,6 +22,7 @@ describe('IDEMPOTENCY_CHANNELS', () => {
       lockTakeover: 'electrodb-idempotency:lock:takeover',
       leaseRenewed: 'electrodb-idempotency:lease:renewed',
       leaseLost: 'electrodb-idempotency:lease:lost',
+      leaseAtRisk: 'electrodb-idempotency:lease:at-risk',
       holdCapReached: 'electrodb-idempotency:lease:hold-cap-reached',
       responseCompressed: 'electrodb-idempotency:response:compressed',
       ambiguousWriteResolved: 'electrodb-idempotency:write:ambiguous-resolved',

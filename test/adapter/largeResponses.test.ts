@@ -187,7 +187,10 @@ describe('ElectroDynamoAdapter.set with large responses', () => {
     // Act / Assess
     await expect(adapter.get('corrupt-gzip')).rejects.toMatchObject({
       code: 'SERIALIZATION_ERROR',
-      message: expect.stringMatching(/"responseGzip" is not valid gzip/),
+      message: expect.stringMatching(
+        /^Stored record of key "corrupt-gzip": field "responseGzip" is not valid gzip: incorrect header check;/,
+      ),
+      context: { operation: 'get', key: 'corrupt-gzip', limit: 10 * 1024 * 1024 },
     });
   });
 

@@ -254,8 +254,9 @@ describe('ElectroDynamoAdapter key confinement (IAM dynamodb:LeadingKeys)', () =
 
     // Act
     await exerciseAllMethods(adapter);
-    // A lock held past a third of its ttl, so that its lease renewals are among the requests.
-    await adapter.acquireLock('renewed', 150);
+    // A lock held past a third of its ttl, so that its lease renewals are among the requests
+    // (300 ms: the shortest lease that is renewed).
+    await adapter.acquireLock('renewed', 300);
     await new Promise((resolve) => setTimeout(resolve, 250));
     await adapter.releaseLock('renewed');
 

@@ -31,12 +31,31 @@ export type FaultRates = Partial<Record<FaultKind, number>>;
 
 export type FaultCounts = Record<FaultKind, number>;
 
+/**
+ * Where added latency holds a forwarded request. `answer` (the default): the request reaches
+ * DynamoDB at once and its answer is held back, as on a slow or congested link: the write
+ * commits on time and its caller learns late, so the caller's view of its lease (renewed only
+ * when the renewal's answer comes) falls behind DynamoDB's. `request`: the request is held
+ * before it is forwarded, as a slow server would: the write itself commits late.
+ */
+export type LatencyHold = 'answer' | 'request';
+
+/**
+ * Latency added to every forwarded request: `ms`, or `{ ms, jitterMs }` for a delay drawn
+ * uniformly from `ms ± jitterMs` (`jitterMs` at most `ms`). 0 adds none.
+ */
+export type Latency =
+  | number
+  | { readonly ms: number; readonly jitterMs?: number; readonly hold?: LatencyHold };
+
 export interface FaultProxyOptions {
   /** Where DynamoDB (dynalite) listens, e.g. http://127.0.0.1:1234. */
   readonly target: string;
   readonly seed: number;
   /** Rates for every operation without rates of its own. */
   readonly rates?: FaultRates;
+  /** Latency of every operation without a latency of its own; none by default. */
+  readonly latency?: Latency;
 }
 
 export interface FaultProxy {
@@ -46,8 +65,15 @@ export interface FaultProxy {
   setRates(rates: FaultRates): void;
   /** Rates for one operation, named as in X-Amz-Target (`GetItem`, `DeleteItem`, ...). */
   setOperationRates(operation: string, rates: FaultRates): void;
-  /** No more faults for any operation; counts are kept. */
+  /** No more faults for any operation; counts are kept, and latency stays as set. */
   disable(): void;
+  /** Replaces the latency of operations without a latency of their own; 0 removes it. */
+  setLatency(latency: Latency): void;
+  /**
+   * Latency for one operation, named as in X-Amz-Target, in place of the default one (0 exempts
+   * the operation); undefined makes it follow the default again.
+   */
+  setOperationLatency(operation: string, latency: Latency | undefined): void;
   /** Faults injected so far, in total or for one operation. */
   injected(operation?: string): FaultCounts;
   /** Requests that reached DynamoDB so far, in total or for one operation. */
@@ -95,6 +121,25 @@ function checkedRates(rates: FaultRates): FaultRates {
   return rates;
 }
 
+interface CheckedLatency {
+  readonly ms: number;
+  readonly jitterMs: number;
+  readonly hold: LatencyHold;
+}
+
+function checkedLatency(latency: Latency): CheckedLatency {
+  const {
+    ms,
+    jitterMs = 0,
+    hold = 'answer',
+  }: Exclude<Latency, number> = typeof latency === 'number' ? { ms: latency } : latency;
+  if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`latency ${ms} ms is not a number >= 0`);
+  if (!Number.isFinite(jitterMs) || jitterMs < 0 || jitterMs > ms) {
+    throw new RangeError(`latency jitter ${jitterMs} ms is not a number from 0 to ${ms}`);
+  }
+  return { ms, jitterMs, hold };
+}
+
 function operationOf(request: IncomingMessage): string {
   const target = request.headers['x-amz-target'];
   const value = Array.isArray(target) ? target[0] : target;
@@ -126,13 +171,21 @@ function answerWithAwsError(response: ServerResponse, error: keyof typeof AWS_ER
  * An HTTP proxy on 127.0.0.1 in front of DynamoDB that injects throttling, server errors,
  * connection resets and timeouts at configurable rates, so the real SDK's retry strategy and
  * error parsing meet them. Decisions come from a PRNG seeded with `seed`: the same seed gives
- * the same sequence of decisions, in the order requests arrive.
+ * the same sequence of decisions, in the order requests arrive. It can also add latency to
+ * every forwarded request (see `Latency`), spoiled answers included; requests a fault stops
+ * before DynamoDB are not held.
  */
 export async function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy> {
   const target = new URL(options.target);
   const random = seededRandom(options.seed);
   let defaultRates: FaultRates = checkedRates(options.rates ?? {});
   const operationRates = new Map<string, FaultRates>();
+  // Jitter draws come from a generator of their own, so latency leaves the fault decisions of
+  // a seed as they were.
+  const jitterRandom = seededRandom(options.seed ^ 0x5bd1e995);
+  let defaultLatency = checkedLatency(options.latency ?? 0);
+  const operationLatency = new Map<string, CheckedLatency>();
+  const holds = new Set<NodeJS.Timeout>();
   const injectedByOperation = new Map<string, FaultCounts>();
   const forwardedByOperation = new Map<string, number>();
   const receivedByOperation = new Map<string, number>();
@@ -151,6 +204,25 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       if (draw < threshold) return kind;
     }
     return undefined;
+  }
+
+  /** Where and how long to hold this request: drawn when it arrives, in arrival order. */
+  function latencyFor(operation: string): { readonly hold: LatencyHold; readonly ms: number } {
+    const { ms, jitterMs, hold } = operationLatency.get(operation) ?? defaultLatency;
+    if (jitterMs === 0) return { hold, ms };
+    return { hold, ms: ms - jitterMs + 2 * jitterMs * jitterRandom() };
+  }
+
+  /** Resolves after `ms`; never, once close() ran (the request's socket is gone by then). */
+  function hold(ms: number): Promise<void> {
+    if (ms <= 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        holds.delete(timer);
+        resolve();
+      }, ms);
+      holds.add(timer);
+    });
   }
 
   function countInjected(operation: string, kind: FaultKind): void {
@@ -203,6 +275,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     const body = await readBody(request);
     const fault = decide(operation);
     if (fault !== undefined) countInjected(operation, fault);
+    const latency = latencyFor(operation);
 
     switch (fault) {
       case 'throttle':
@@ -217,8 +290,10 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         return;
     }
 
+    if (latency.hold === 'request') await hold(latency.ms);
     bump(forwardedByOperation, operation);
     const answer = await forward(request, body);
+    if (latency.hold === 'answer') await hold(latency.ms);
     switch (fault) {
       case 'serverErrorAfter':
         return answerWithAwsError(response, 'serverError');
@@ -274,11 +349,20 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       defaultRates = {};
       operationRates.clear();
     },
+    setLatency(latency) {
+      defaultLatency = checkedLatency(latency);
+    },
+    setOperationLatency(operation, latency) {
+      if (latency === undefined) operationLatency.delete(operation);
+      else operationLatency.set(operation, checkedLatency(latency));
+    },
     injected: sumCounts,
     forwarded: (operation) => sumOf(forwardedByOperation, operation),
     received: (operation) => sumOf(receivedByOperation, operation),
     close() {
       // Held requests would keep close() waiting for ever.
+      for (const timer of holds) clearTimeout(timer);
+      holds.clear();
       for (const socket of sockets) socket.destroy();
       upstreamAgent.destroy();
       return new Promise<void>((resolve) => server.close(() => resolve()));

@@ -4,6 +4,7 @@ import type { LockEntity } from '../../entities/createLockEntity.js';
 import type { RecordEntity } from '../../entities/createRecordEntity.js';
 import type { HeldLock, HeldLocks } from '../locks/HeldLocks.js';
 import { RENEW_AT_FRACTION } from '../locks/LeaseRenewal.js';
+import type { LeaseWatch } from '../locks/LeaseWatch.js';
 import type { LockStore } from '../locks/LockStore.js';
 import type { RecordStore } from '../records/RecordStore.js';
 import { parseAs } from '../requests/entityRequests.js';
@@ -37,6 +38,7 @@ export class ClaimOnMiss {
     private readonly entities: { readonly record: RecordEntity; readonly lock: LockEntity },
     private readonly held: HeldLocks,
     private readonly claims: ClaimStates,
+    private readonly watch: LeaseWatch,
     lockTtlMs: number | undefined,
     private readonly learnsTtl = lockTtlMs === undefined,
   ) {
@@ -59,7 +61,14 @@ export class ClaimOnMiss {
     const validUntil = now + ttlMs;
     const outcome = await this.locks.claimOrFindHolder(key, token, validUntil, now);
     if (outcome.acquired) {
-      this.claims.keepClaim(key, { token, ttlMs, acquiredAt: now, validUntil });
+      this.watch.observe('claim', key, { ttlMs }, validUntil, now);
+      // Two won claims of this instance cannot both stand: one was replaced (by a record since
+      // deleted) before the other landed. Neither when their gets began nor the order their
+      // answers came in tells which landed last: one read, only in that race, does.
+      const pending = this.claims.pendingClaim(key);
+      if (pending === undefined || (await this.ownerOf(key)) !== pending.token) {
+        this.claims.keepClaim(key, { token, ttlMs, acquiredAt: now, validUntil });
+      }
       return null;
     }
     // Emptied between the rejection and the read: the acquireLock that follows asks the table.
@@ -76,6 +85,15 @@ export class ClaimOnMiss {
     // not be confirmed now. (A claim taken after this get began is newer than what it saw.)
     if (item !== null) this.claims.takeClaim(key, now);
     return item;
+  }
+
+  /** The owner token of the key's lock item, by one consistent read; undefined if that fails. */
+  private async ownerOf(key: string): Promise<string | undefined> {
+    try {
+      return await this.locks.ownerOf(key);
+    } catch {
+      return undefined;
+    }
   }
 
   /**
@@ -98,15 +116,19 @@ export class ClaimOnMiss {
       return this.held.takeLock(key, token, ttlMs, acquiredAt, verdict.validUntil);
     }
     const validUntil = now + ttlMs;
+    // The rewrite renews the claim's lease under its token: a late answer puts that lease at risk.
+    const claimLease = { ttlMs: verdict.ttlMs };
     let outcome: Awaited<ReturnType<LockStore['renew']>>;
     try {
       outcome = await this.locks.renew(key, token, validUntil);
     } catch (error) {
+      this.watch.observe('claim', key, claimLease, verdict.validUntil, now);
       // The claim is still ours in the table: kept, a retried acquireLock rewrites it again.
       this.claims.keepClaim(key, verdict);
       throw error;
     }
-    if (outcome === 'renewed') return this.held.takeLock(key, token, ttlMs, acquiredAt, validUntil);
-    return outcome === 'removed' ? undefined : false;
+    this.watch.observe('claim', key, claimLease, verdict.validUntil, now);
+    if (outcome !== 'renewed') return outcome === 'removed' ? undefined : false;
+    return this.held.takeLock(key, token, ttlMs, acquiredAt, validUntil);
   }
 }

@@ -39,6 +39,11 @@ export class ClaimStates {
     this.keys.entry(key, claim.acquiredAt).claim = claim;
   }
 
+  /** The claim a `get` took on the key that nobody confirmed yet, left in place. */
+  pendingClaim(key: string): PendingClaim | undefined {
+    return this.keys.get(key)?.claim;
+  }
+
   /** A `get` claim lost to a lock whose lease ends at `lockValidUntil`. */
   keepLostClaim(key: string, lockValidUntil: number, now: number): void {
     const slots = this.keys.entry(key, now);
@@ -83,6 +88,14 @@ export class ClaimStates {
     slots.claim = undefined;
     this.keys.settle(key, slots);
     return claim;
+  }
+
+  /** Verdicts of claims that lost, dropped: the next acquireLock asks the table. */
+  forgetLost(key: string): void {
+    const slots = this.keys.get(key);
+    if (slots === undefined) return;
+    slots.lost = undefined;
+    this.keys.settle(key, slots);
   }
 
   /** Claims lost to our own lock are moot once it is gone: the next acquireLock asks the table. */

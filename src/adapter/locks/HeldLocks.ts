@@ -28,6 +28,8 @@ export interface HeldLock {
   /** This instance is storing the key's record: a renewal that meets a record now may have met
    * our own, so it proves no loss. */
   storing: boolean;
+  /** This acquisition's lapse was counted (`LeaseWatch`). */
+  lapseSeen: boolean;
 }
 
 /**
@@ -88,6 +90,7 @@ export class HeldLocks {
       renewals: 0,
       lost: false,
       storing: false,
+      lapseSeen: false,
     };
     return slots.lock;
   }
@@ -146,8 +149,7 @@ export class HeldLocks {
    * store failed, the lock is still ours to renew and release). While it stores, a renewal that
    * meets a record may have met our own.
    */
-  markStoring(key: string, storing: boolean): void {
-    const lock = this.keys.get(key)?.lock;
+  markStoring(lock: HeldLock | undefined, storing: boolean): void {
     if (lock !== undefined) lock.storing = storing;
   }
 
@@ -160,10 +162,25 @@ export class HeldLocks {
     }
   }
 
-  /** The lock item is gone (replaced by our record): nothing is left to release or renew. */
-  forgetLock(key: string): void {
+  /**
+   * The lock item of `lock`'s acquisition is gone (replaced by our record): nothing is left to
+   * release or renew. A newer acquisition of the key on this instance, taken while the record
+   * was on its way, is a lock of its own and stays.
+   */
+  forgetLock(key: string, lock: HeldLock): void {
     const slots = this.keys.get(key);
-    if (slots !== undefined) this.dropLock(key, slots);
+    if (slots !== undefined && slots.lock === lock) this.dropLock(key, slots);
+  }
+
+  /**
+   * A record of ours landed while a newer acquisition of the key, taken on this instance during
+   * its way, may or may not have been replaced by it: that acquisition's claim no longer proves
+   * the key empty, so its double check reads the table (its renewal and release, conditioned on
+   * its token, find out the rest).
+   */
+  doubtClaimReceipt(key: string, except: HeldLock | undefined): void {
+    const lock = this.keys.get(key)?.lock;
+    if (lock !== undefined && lock !== except) lock.claimReceipt = false;
   }
 
   private dropLock(key: string, slots: KeySlots): void {

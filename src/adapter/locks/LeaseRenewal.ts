@@ -1,13 +1,22 @@
 import { type LeaseLostReason, publish } from '../../events/channels.js';
 import type { HeldLock, HeldLocks } from './HeldLocks.js';
+import type { LeaseWatch } from './LeaseWatch.js';
 import type { LockStore } from './LockStore.js';
 
 /** Renew once a third of the lease has passed: two more chances before it lapses. */
 export const RENEW_AT_FRACTION = 1 / 3;
 /** Pause before retrying a failed renewal, as a fraction of the lease time left. */
 const RETRY_AT_FRACTION = 1 / 4;
-/** No renewal comes sooner than this after the last, however short the lease. */
-const MIN_DELAY_MS = 10;
+/**
+ * No renewal write comes sooner than this after the last: at most 10 writes a second per held
+ * lock, however short its lease or however often renewals fail.
+ */
+export const MIN_RENEWAL_INTERVAL_MS = 100;
+/**
+ * Leases shorter than this are not renewed: renewing one would take a write more often than
+ * every `MIN_RENEWAL_INTERVAL_MS`, and a lease that short lapses under one slow request anyway.
+ */
+export const MIN_RENEWABLE_LEASE_MS = 3 * MIN_RENEWAL_INTERVAL_MS;
 /** Node fires a longer timer at once (with a TimeoutOverflowWarning). */
 const MAX_DELAY_MS = 2 ** 31 - 1;
 
@@ -17,6 +26,8 @@ export interface LeaseRenewalOptions {
   readonly maxHoldMs: number;
   /** Called with a renewal's failure, for the storage-error event. */
   readonly onStorageError: (key: string, error: unknown, startedAt: number) => void;
+  /** Told of every renewal's answer and of leases that lapsed while renewals failed. */
+  readonly watch: LeaseWatch;
 }
 
 /**
@@ -47,14 +58,14 @@ export class LeaseRenewal {
 
   /** Schedules the next renewal: when a third of the current lease has passed. */
   start(key: string, lock: HeldLock): void {
-    if (this.stopped) return;
+    if (this.stopped || lock.ttlMs < MIN_RENEWABLE_LEASE_MS) return;
     const leaseStart = lock.validUntil - lock.ttlMs;
     this.schedule(key, lock, leaseStart + lock.ttlMs * RENEW_AT_FRACTION - Date.now());
   }
 
   private schedule(key: string, lock: HeldLock, delayMs: number): void {
     clearTimeout(lock.renewal);
-    const delay = Math.min(MAX_DELAY_MS, Math.max(MIN_DELAY_MS, delayMs));
+    const delay = Math.min(MAX_DELAY_MS, Math.max(MIN_RENEWAL_INTERVAL_MS, delayMs));
     lock.renewal = setTimeout(() => void this.renew(key, lock), delay);
     lock.renewal.unref();
   }
@@ -78,18 +89,23 @@ export class LeaseRenewal {
     }
     const now = Date.now();
     const validUntil = Math.min(now + lock.ttlMs, capAt);
+    // What a late answer puts at risk is the lease being extended.
+    const leaseEnd = lock.validUntil;
     lock.renewing = true;
     let outcome: Awaited<ReturnType<LockStore['renew']>>;
     try {
       outcome = await this.locks.renew(key, token, validUntil);
     } catch (error) {
       this.options.onStorageError(key, error, now);
+      // Released or replaced meanwhile: the lease ended by our hand, not by lapsing.
       if (!this.stillHeld(key, lock, token)) return;
+      this.options.watch.observe('renewal', key, lock, leaseEnd, now);
       const left = lock.validUntil - Date.now();
       if (left > 0) {
         this.schedule(key, lock, left * RETRY_AT_FRACTION);
       } else {
         // The item may still carry our token (nobody claimed the key): releasing still sends.
+        this.options.watch.countLapse(lock);
         this.reportLoss(key, lock, 'lapsed');
       }
       return;
@@ -99,16 +115,21 @@ export class LeaseRenewal {
     if (!this.stillHeld(key, lock, token)) return;
     if (outcome !== 'renewed') {
       if (lock.storing) {
+        // Not judged either: the record that met it is most likely our own.
         // Our own `set` is under way and may be what the renewal met; should it fail, the
         // next renewal tells.
         this.start(key, lock);
         return;
       }
       // Whatever holds the key is not ours: releasing has nothing to delete.
+      this.options.watch.observe('renewal', key, lock, leaseEnd, now);
       lock.lost = true;
       this.reportLoss(key, lock, outcome);
       return;
     }
+    this.options.watch.observe('renewal', key, lock, leaseEnd, now);
+    // A new lease begins: a lapse of it would be a lapse of its own.
+    lock.lapseSeen = false;
     lock.validUntil = validUntil;
     lock.renewals += 1;
     publish('leaseRenewed', () => ({

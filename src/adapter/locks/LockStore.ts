@@ -213,6 +213,12 @@ export class LockStore {
     }
   }
 
+  /** The owner token of the key's item, by one consistent read; undefined if it is no lock. */
+  async ownerOf(key: string): Promise<string | undefined> {
+    const item = await this.read(key);
+    return item === undefined ? undefined : parseAs(this.locks, item)?.owner;
+  }
+
   /** The item is our lock: it carries `token`. */
   private ownedBy(holder: Record<string, unknown> | undefined, token: string): boolean {
     return holder !== undefined && parseAs(this.locks, holder)?.owner === token;

@@ -4,6 +4,8 @@ import { createError } from '../../errors/createError.js';
 import { IdempotencyErrorCode } from '../../errors/IdempotencyErrorCode.js';
 import type { IdempotencyRecord } from '../../types.js';
 import { toEpochSeconds } from '../shared/time.js';
+import { exactJson, InexactValueError } from './exactJson.js';
+import { MAX_RESPONSE_BYTES } from './responseLimit.js';
 
 export type StoredRecord = CreateEntityItem<RecordEntity>;
 
@@ -18,9 +20,10 @@ export function serializationError(
   message: string,
   cause?: unknown,
   operation: 'get' | 'set' = 'set',
+  details: Record<string, unknown> = {},
 ): Error {
   return createError(IdempotencyErrorCode.SERIALIZATION_ERROR, message, {
-    context: { operation, key },
+    context: { operation, key, ...details },
     cause,
   });
 }
@@ -44,12 +47,40 @@ function requireNonNegative(key: string, field: 'createdAt' | 'ttl', value: unkn
   return value;
 }
 
-function toJson(key: string, field: string, value: unknown): string | undefined {
+/**
+ * The response as JSON that reads back as the same value (see exactJson for the few documented
+ * conversions), within MAX_RESPONSE_BYTES; undefined for an undefined response.
+ */
+function responseJson(key: string, response: unknown): string | undefined {
+  let json: string | undefined;
   try {
-    return JSON.stringify(value);
+    json = exactJson(response);
   } catch (cause) {
-    throw serializationError(key, `Record field "${field}" cannot be represented as JSON`, cause);
+    if (cause instanceof InexactValueError) {
+      throw serializationError(
+        key,
+        `Record field "response" cannot be stored exactly: ${cause.message}`,
+        undefined,
+        'set',
+        { path: cause.path },
+      );
+    }
+    // A throwing toJSON or getter, or nesting too deep for the stack.
+    throw serializationError(key, 'Record field "response" cannot be represented as JSON', cause);
   }
+  // A UTF-16 unit takes at most 3 UTF-8 bytes, so most responses need no count.
+  if (json === undefined || json.length * 3 <= MAX_RESPONSE_BYTES) return json;
+  const bytes = Buffer.byteLength(json, 'utf8');
+  if (bytes > MAX_RESPONSE_BYTES) {
+    throw serializationError(
+      key,
+      `Record field "response" of key ${JSON.stringify(key)} is ${bytes} bytes of JSON, over the limit of ${MAX_RESPONSE_BYTES} bytes (MAX_RESPONSE_BYTES, 10 MiB)`,
+      undefined,
+      'set',
+      { bytes, limit: MAX_RESPONSE_BYTES },
+    );
+  }
+  return json;
 }
 
 /** The item that stores `record` under `key`; throws SERIALIZATION_ERROR before any write. */
@@ -67,8 +98,8 @@ export function encodeRecord(key: string, record: IdempotencyRecord): StoredReco
     validUntil,
     expiresAt: toEpochSeconds(validUntil),
   };
-  // JSON.stringify(undefined) is undefined: the attribute is then simply absent.
-  const response = toJson(key, 'response', record.response);
+  // An undefined response has no JSON: the attribute is then simply absent.
+  const response = responseJson(key, record.response);
   if (response !== undefined) item.response = response;
   if (record.statusCode !== undefined) {
     if (!Number.isInteger(record.statusCode)) {

@@ -3,6 +3,7 @@ import { gunzip, gzip } from 'node:zlib';
 import type { EntityItem } from 'electrodb';
 import type { RecordEntity } from '../../entities/createRecordEntity.js';
 import { type StoredRecord, serializationError } from './recordCodec.js';
+import { MAX_RESPONSE_BYTES } from './responseLimit.js';
 
 // The callback forms run on libuv's thread pool: a megabyte response does not stall the loop.
 const gzipAsync = promisify(gzip);
@@ -19,20 +20,31 @@ export async function compressResponse(item: StoredRecord): Promise<StoredRecord
   return { ...rest, responseGzip: await gzipAsync(response) };
 }
 
-/** The item with a compressed response turned back into the plain `response` text. */
+/**
+ * The item with a compressed response turned back into the plain `response` text. Inflating
+ * stops at MAX_RESPONSE_BYTES, the most `set` stores: an item altered into a gzip bomb (a few
+ * hundred KB that inflate to gigabytes) fails here instead of growing the reader's memory.
+ */
 export async function inflateResponse(
   item: EntityItem<RecordEntity>,
 ): Promise<EntityItem<RecordEntity>> {
   const { responseGzip, ...rest } = item;
   if (responseGzip === undefined) return item;
+  let inflated: Buffer;
   try {
-    return { ...rest, response: (await gunzipAsync(responseGzip)).toString('utf8') };
+    inflated = await gunzipAsync(responseGzip, { maxOutputLength: MAX_RESPONSE_BYTES });
   } catch (cause) {
+    const problem =
+      (cause as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE'
+        ? `inflates past ${MAX_RESPONSE_BYTES} bytes, the most a stored response takes (MAX_RESPONSE_BYTES)`
+        : `is not valid gzip: ${cause instanceof Error ? cause.message : String(cause)}`;
     throw serializationError(
       item.cacheKey,
-      'Stored record field "responseGzip" is not valid gzip; the item was not written by this adapter or was altered',
+      `Stored record of key ${JSON.stringify(item.cacheKey)}: field "responseGzip" ${problem}; the item was not written by this adapter or was altered`,
       cause,
       'get',
+      { limit: MAX_RESPONSE_BYTES },
     );
   }
+  return { ...rest, response: inflated.toString('utf8') };
 }

@@ -26,9 +26,13 @@ export async function waitUntilFree(
 ): Promise<void> {
   const deadline = startedAt + timeoutMs;
   for (;;) {
+    const sentAt = Date.now();
     const { lock, record } = await readKey(key);
     const now = Date.now();
-    if (lock === null || !isLive(lock.validUntil, now)) {
+    // Judged at the poll's sending, as a claim sent then would be: the item was read at some
+    // moment after it, and an answer that comes late must not make a live holder's lease look
+    // lapsed (its renewal may have landed meanwhile).
+    if (lock === null || !isLive(lock.validUntil, sentAt)) {
       // The get that follows knows it comes after a wait (and needs no read for a record).
       receipts.keepReceipt(key, record, now);
       return;
