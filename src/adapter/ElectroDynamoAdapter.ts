@@ -272,8 +272,7 @@ export class ElectroDynamoAdapter implements StorageAdapter {
     const newer = this.held.lock(key);
     if (newer === undefined || newer === completed) return;
     try {
-      const { lock } = await this.readKey(key);
-      if (lock?.owner !== newer.token) this.held.forgetLock(key, newer);
+      if ((await this.locks.ownerOf(key)) !== newer.token) this.held.forgetLock(key, newer);
     } catch {
       this.held.doubtClaimReceipt(key, completed);
     }

@@ -365,57 +365,45 @@ describe('interleaving regressions: adapter bugs', () => {
     expect(free).toBe(true);
   });
 
-  it('a set through an instance that lands after the same instance claimed the key replaces that lock: the instance forgets it, and its next get reads the record', async () => {
+  it.each([
     // Found by property (b), FC_SEEDs 81-87 (e.g. FC_SEED=83 FC_PATH=302), once set() began to
     // forget only the acquisition it completes: a lock taken while the put was in flight stays
     // held in memory although the record replaced it, and its claim receipt answers null.
-    const key = 'set-lands-after-own-claim';
-    const { client, adapter: x } = isolated();
-    const other = bench.reader(table);
+    { mode: 'default', key: 'set-lands-after-own-claim', options: {} },
+    // The claim-on-miss side (property (b) tagged it "set kept a lock its record replaced"): a
+    // claim-on-miss get of a key its instance holds answers no record without a read (README
+    // "Claim on miss"), so the instance must not go on holding the replaced lock.
+    {
+      mode: 'claim-on-miss',
+      key: 'set-lands-after-own-claim-claiming',
+      options: { claimOnMiss: true },
+    },
+  ])(
+    '$mode: a set through an instance that lands after the same instance claimed the key replaces that lock: the instance forgets it, and its next get reads the record',
+    async ({ key, options }) => {
+      const { client, adapter: x } = isolated(options);
+      const other = bench.reader(table);
 
-    // x stores a record; the put is held before it is sent.
-    const storeSend = gateRequest(client, 'send', isRecordPut);
-    const storing = x.set(key, record('stored through x'));
-    await storeSend.reached;
-    // Meanwhile x claims the free key...
-    expect(await x.acquireLock(key, LEASE_MS)).toBe(true);
-    // ...and then the put lands: the record replaces x's lock.
-    storeSend.release();
-    await storing;
-    expect((await other.get(key))?.response).toBe('stored through x');
+      // x stores a record; the put is held before it is sent.
+      const storeSend = gateRequest(client, 'send', isRecordPut);
+      const storing = x.set(key, record('stored through x'));
+      await storeSend.reached;
+      // Meanwhile x claims the free key...
+      expect(await x.acquireLock(key, LEASE_MS)).toBe(true);
+      // ...and then the put lands: the record replaces x's lock.
+      storeSend.release();
+      await storing;
+      expect((await other.get(key))?.response).toBe('stored through x');
 
-    // The set completed on x and nothing changed the key since: x reads its own record (it
-    // did before set() kept locks taken meanwhile; README "Local cache": writes through the
-    // same instance are always seen).
-    const read = await x.get(key);
-    await x.releaseLock(key);
-    client.destroy();
+      // The set completed on x and nothing changed the key since: x reads its own record
+      // (README "Local cache": writes through the same instance are always seen).
+      const read = await x.get(key);
+      await x.releaseLock(key);
+      client.destroy();
 
-    expect(read?.response).toBe('stored through x');
-  });
-
-  it("claim-on-miss: a set through an instance that lands after the same instance claimed the key replaces that lock: the instance's next get reads the record, not its hold", async () => {
-    // The claim-on-miss side of the test above, after the fix that only doubts the claim
-    // receipt (property (b) tags it "set kept a lock its record replaced"): the instance still
-    // holds the replaced lock, and a claim-on-miss get of a key its instance holds answers no
-    // record without a read (README "Claim on miss").
-    const key = 'set-lands-after-own-claim-claiming';
-    const { client, adapter: x } = isolated({ claimOnMiss: true });
-    const other = bench.reader(table);
-    const storeSend = gateRequest(client, 'send', isRecordPut);
-    const storing = x.set(key, record('stored through x'));
-    await storeSend.reached;
-    expect(await x.acquireLock(key, LEASE_MS)).toBe(true);
-    storeSend.release();
-    await storing;
-    expect((await other.get(key))?.response).toBe('stored through x');
-
-    const read = await x.get(key);
-    await x.releaseLock(key);
-    client.destroy();
-
-    expect(read?.response).toBe('stored through x');
-  });
+      expect(read?.response).toBe('stored through x');
+    },
+  );
 
   it('claim-on-miss: a get claim answered after a newer claim of the same instance won the emptied key must not displace it: releasing frees the key', async () => {
     // Found by property (b), FC_SEED=103 FC_PATH=351: i1 claim-on-miss, actors a0 and a2.
