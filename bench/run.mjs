@@ -19,6 +19,12 @@ import { BACKEND_TITLES, startBackend } from './lib/backends.mjs';
 import { costPerMillion } from './lib/capacity.mjs';
 import { BODIES, capacityPerFlow } from './lib/capacityFlows.mjs';
 import { countedClient } from './lib/clients.mjs';
+import {
+  FENCE_FLOW_TITLES,
+  FENCE_FLOWS,
+  fencedWritesUnavailable,
+  measureFencedWrites,
+} from './lib/fencedWrites.mjs';
 import { CORE_OPTIONS, flowsFor, response } from './lib/flows.mjs';
 import { THROWING } from './lib/heap.mjs';
 import { table, withSection } from './lib/results.mjs';
@@ -56,10 +62,15 @@ const SIZE = {
   heapFlows: Number(process.env.BENCH_HEAP_FLOWS ?? 100_000),
   // Flows per contender, kind and response size whose capacity units are metered.
   capacityFlows: Number(process.env.BENCH_CAPACITY_FLOWS ?? 20),
+  // Fenced writes (DynamoDB Local only): first executions per flow, alternating with the other.
+  fenceFlows: Number(process.env.BENCH_FENCE_FLOWS ?? 2_000),
+  fenceWarmup: Number(process.env.BENCH_FENCE_WARMUP ?? 200),
   // The whole run, start to report (a watchdog stops it past this); a few minutes with defaults.
   timeoutSeconds: Number(process.env.BENCH_TIMEOUT_S ?? 900),
 };
 const loadAtStart = os.loadavg()[0];
+// The fenced-write comparison needs transactions: DynamoDB Local only.
+const fenceSkipped = fencedWritesUnavailable(backendName);
 
 // ---------------------------------------------------------------- backend
 // Whatever ends this process, the backend goes with it: an uncaught error ('exit'), a signal,
@@ -80,6 +91,7 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     else exitOnSignal(signal);
   });
 }
+if (fenceSkipped !== undefined) log(`fenced writes skipped: ${fenceSkipped}`);
 log(`starting ${title}`);
 backend = await startBackend(backendName, log).catch(fail);
 const backendReadyMs = Date.now() - started;
@@ -375,6 +387,19 @@ async function measureOn(endpoint) {
     }
     log('capacity measured');
 
+    // -------------------------------------------------------------- fenced writes
+    let fenced;
+    if (fenceSkipped === undefined) {
+      fenced = await measureFencedWrites({
+        counted,
+        freshKey,
+        flows: SIZE.fenceFlows,
+        warmup: SIZE.fenceWarmup,
+        capacityFlows: SIZE.capacityFlows,
+      });
+      log('fenced writes measured');
+    }
+
     const retries = clients.reduce((sum, { counter }) => sum + counter.retries, 0);
     return {
       all,
@@ -386,6 +411,7 @@ async function measureOn(endpoint) {
       cachedReplay,
       flowsPerSecond,
       capacity,
+      fenced,
       retries,
     };
   } finally {
@@ -399,7 +425,7 @@ try {
 } finally {
   await backend.stop();
 }
-const { all, probe, requests, latency, cachedReplay, flowsPerSecond, capacity } = measured;
+const { all, probe, requests, latency, cachedReplay, flowsPerSecond, capacity, fenced } = measured;
 const [ours, baseline, powertools, claiming] = all;
 
 // ---------------------------------------------------------------- CPU and heap (stub clients)
@@ -452,7 +478,7 @@ lines.push(
   `- Command: \`${overrides}${command}\` (backend ${backendName}${args || process.env.BENCH_BACKEND ? '' : ', the default'}; CPU and heap in a fresh child process on stub clients)`,
 );
 lines.push(
-  `- Size: ${SIZE.flows} measured flows per flow kind and contender after ${SIZE.warmup} warm-up flows, in ${SIZE.rounds} interleaved rounds; contention: ${SIZE.contentionCallers} callers per key; throughput: ${SIZE.throughputFlows} first executions at concurrency ${SIZE.throughputConcurrency}; CPU: ${SIZE.cpuCalls} flows per contender on stub clients; heap: ${SIZE.heapFlows} flows.`,
+  `- Size: ${SIZE.flows} measured flows per flow kind and contender after ${SIZE.warmup} warm-up flows, in ${SIZE.rounds} interleaved rounds; contention: ${SIZE.contentionCallers} callers per key; throughput: ${SIZE.throughputFlows} first executions at concurrency ${SIZE.throughputConcurrency}; CPU: ${SIZE.cpuCalls} flows per contender on stub clients; heap: ${SIZE.heapFlows} flows${fenced ? `; fenced writes: ${fenced.flows} first executions per flow after ${fenced.warmup} warm-up` : ''}.`,
 );
 lines.push(
   `- Run time: ${fmt((Date.now() - started) / 1000, 0)} s, of which ${fmt(backendReadyMs / 1000, 1)} s starting the backend`,
@@ -670,6 +696,101 @@ lines.push(
   '',
 );
 
+// ---------------------------------------------------------------- fenced writes
+lines.push('### Fenced writes: one order item per first execution', '');
+const fenceRatio = fenced
+  ? ratio(fenced.latency.get('fenced').p50, fenced.latency.get('unfenced').p50)
+  : Number.NaN;
+if (fenced === undefined) {
+  lines.push(`Not measured on ${title}: ${fenceSkipped}.`, '');
+} else {
+  lines.push(
+    `A handler that writes one small order item (pk \`order#<key>\` in \`app-table\`, outside the adapter's prefix) run through the core's call sequence (default mode, lockTtl ${CORE_OPTIONS.lockTtl} ms), in two flows on adapters and clients of their own, alternating which runs first each iteration: ${fenced.flows} first executions per flow after ${fenced.warmup} warm-up ones per flow. Unfenced: the handler sends a plain PutItem (lib-dynamodb \`PutCommand\`). Fenced: inside \`runInFenceScope\`, the handler sends \`fence.send(doc, { TransactItems: [fence.item(), { Put: order }] })\`, one TransactWriteItems. Requests per flow are counted as above (every request the flow's client sent, over all measured flows); capacity units are metered with \`ReturnConsumedCapacity: 'TOTAL'\` over ${fenced.capacityFlows} further flows each, on metered clients of their own.`,
+    '',
+  );
+  const billedWrites = (u) => u.writeUnits + u.computedWriteUnits + u.transactionWriteUnits;
+  lines.push(
+    ...table(
+      [
+        'Flow',
+        'requests per flow',
+        'first p50',
+        'first p99',
+        'read units',
+        'write units',
+        'transaction write units (AWS bill, computed)',
+        'write units in all',
+        '$ / million',
+      ],
+      ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+      FENCE_FLOWS.map((name) => {
+        const l = fenced.latency.get(name);
+        const u = fenced.capacity.get(name);
+        return [
+          FENCE_FLOW_TITLES[name],
+          fmt(fenced.requests.get(name), 2),
+          ms(l.p50),
+          ms(l.p99),
+          fmt(u.readUnits, 1),
+          fmt(u.writeUnits + u.computedWriteUnits, 1),
+          u.transactions > 0
+            ? `${fmt(u.transactionWriteUnits, 1)} (reported: ${fmt(u.transactionReportedUnits, 1)})`
+            : '—',
+          fmt(billedWrites(u), 1),
+          `$${fmt(costPerMillion(u, prices), 2)}`,
+        ];
+      }),
+    ),
+  );
+  const f = fenced.latency.get('fenced');
+  const u = fenced.latency.get('unfenced');
+  lines.push(
+    '',
+    `Fenced / unfenced: first execution p50 ${x(fenceRatio)} (target ≤ 1.30×: ${fenceRatio <= 1.3 ? 'holds' : 'does not hold'}), p99 ${x(ratio(f.p99, u.p99))}.`,
+    '',
+    `Where the difference is: this process's CPU time per flow and per handler's write (mean; the flows run one at a time, the backend in a process of its own, so this is the client's work: SDK, ElectroDB, adapter, fence), the handler's write timed inside the measured flows (the fenced one from \`currentFence()\` to \`fence.send\`'s answer), and the same two writes sent bare, without adapter or fence (${fenced.bareCount} of each, alternating; in the transaction, a Put shaped like the fence's item, over an item already there and conditioned on its owner, stands in for it), which is what ${title} itself charges for a transaction:`,
+    '',
+  );
+  const BARE_TITLES = {
+    unfenced: 'PutItem',
+    fenced: 'TransactWriteItems, 2 Puts',
+  };
+  lines.push(
+    ...table(
+      [
+        'Flow',
+        'client CPU per flow',
+        "handler's write: client CPU",
+        "handler's write p50",
+        "handler's write p99",
+        'bare write',
+        'bare write p50',
+        'bare write p99',
+      ],
+      ['l', 'r', 'r', 'r', 'r', 'l', 'r', 'r'],
+      FENCE_FLOWS.map((name) => [
+        FENCE_FLOW_TITLES[name],
+        `${fmt(fenced.cpu.get(name).flow)} µs`,
+        `${fmt(fenced.cpu.get(name).write)} µs`,
+        ms(fenced.writes.get(name).p50),
+        ms(fenced.writes.get(name).p99),
+        BARE_TITLES[name],
+        ms(fenced.bare.get(name).p50),
+        ms(fenced.bare.get(name).p99),
+      ]),
+    ),
+  );
+  const writeDelta = fenced.writes.get('fenced').p50 - fenced.writes.get('unfenced').p50;
+  const bareDelta = fenced.bare.get('fenced').p50 - fenced.bare.get('unfenced').p50;
+  lines.push(
+    '',
+    `p50 differences, fenced minus unfenced: whole first execution ${ms(f.p50 - u.p50)}; handler's write ${ms(writeDelta)}; bare writes ${ms(bareDelta)} (${x(ratio(fenced.bare.get('fenced').p50, fenced.bare.get('unfenced').p50))} the PutItem's p50). Client CPU, fenced minus unfenced: ${fmt(fenced.cpu.get('fenced').flow - fenced.cpu.get('unfenced').flow)} µs per flow, ${fmt(fenced.cpu.get('fenced').write - fenced.cpu.get('unfenced').write)} µs in the handler's write.`,
+    '',
+    `- Transaction write units are computed by AWS's rule for TransactWriteItems, 2 write request units per item and 1 KB (the fence's item and the order item: each under 1 KB), because ${title} reports ${fmt(fenced.capacity.get('fenced').transactionReportedUnits, 1)} per transaction: 1 per item and KB, as for standard writes. "Write units" are the flow's other writes as ${title} reported them.`,
+    '',
+  );
+}
+
 const oursStats = stats.get(ours.name);
 const oursRequests = requests.get(ours.name);
 const targets = [
@@ -709,6 +830,9 @@ const targets = [
     x(ratio(oursStats.replay.p50, base.replay.p50)),
     ratio(oursStats.replay.p50, base.replay.p50) <= 1.1,
   ],
+  ...(fenced === undefined
+    ? []
+    : [['fenced write: first execution p50 ≤ 1.3× unfenced', x(fenceRatio), fenceRatio <= 1.3]]),
   [
     'CPU per adapter call ≤ 1.5× baseline',
     x(ratio(cpu.get(ours.name).perCall, cpu.get(baseline.name).perCall)),

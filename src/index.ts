@@ -1,4 +1,19 @@
 export { ElectroDynamoAdapter } from './adapter/ElectroDynamoAdapter.js';
+export type {
+  ElectroTransaction,
+  Fence,
+  FenceCommit,
+  FencedResponse,
+  FenceItem,
+} from './adapter/fence/Fence.js';
+export {
+  currentFence,
+  fenceScopeExpress,
+  fenceScopeKoa,
+  runInFenceScope,
+  withFenceScope,
+} from './adapter/fence/FenceScope.js';
+export { type FenceErrorReason, fenceErrorReason } from './adapter/fence/fenceErrors.js';
 export type { LeaseHealth } from './adapter/locks/LeaseWatch.js';
 export { MAX_RESPONSE_BYTES } from './adapter/records/responseLimit.js';
 export { MAX_PARTITION_KEY_BYTES } from './adapter/shared/validateInput.js';

@@ -54,6 +54,13 @@ export interface ElectroDynamoAdapterOptions {
    * an instance's first execution costs 2. A claim no `acquireLock` confirms lapses like a lock.
    */
   claimOnMiss?: boolean | { lockTtlMs?: number };
+  /**
+   * How long a key stays marked "effects committed" after a fenced transaction commits
+   * (`currentFence()`), in milliseconds: until then no claim takes it, so its handler never runs
+   * again, and a response given to the fence is served as the record. Default 24 hours, the
+   * core's default `ttl`: set it to your `ttl`.
+   */
+  markTtlMs?: number;
 }
 
 /** Options after defaults and validation. */
@@ -78,6 +85,7 @@ export interface ResolvedOptions {
   readonly lockRenewal: { readonly maxHoldMs: number } | undefined;
   /** Claim-on-miss on; `lockTtlMs` undefined: learn the lease from `acquireLock`. */
   readonly claimOnMiss: { readonly lockTtlMs: number | undefined } | undefined;
+  readonly markTtlMs: number;
 }
 
 export const DEFAULTS = {
@@ -86,6 +94,7 @@ export const DEFAULTS = {
   service: 'idempotency',
   entityNames: { record: 'idempotencyRecord', lock: 'idempotencyLock' },
   lockRenewal: { maxHoldMs: 15 * 60 * 1000 },
+  markTtlMs: 24 * 60 * 60 * 1000,
 } as const;
 
 const KNOWN_OPTIONS: ReadonlySet<string> = new Set([
@@ -101,6 +110,7 @@ const KNOWN_OPTIONS: ReadonlySet<string> = new Set([
   'localCache',
   'lockRenewal',
   'claimOnMiss',
+  'markTtlMs',
 ]);
 
 // ElectroDB reads `${name}` in a key template as an attribute reference.
@@ -172,6 +182,7 @@ export function resolveOptions(options: ElectroDynamoAdapterOptions): ResolvedOp
   const localCache = resolveLocalCache(options.localCache);
   const lockRenewal = resolveLockRenewal(options.lockRenewal);
   const claimOnMiss = resolveClaimOnMiss(options.claimOnMiss);
+  const markTtlMs = resolveMarkTtl(options.markTtlMs);
 
   return {
     client: toDocumentClient(client),
@@ -187,7 +198,20 @@ export function resolveOptions(options: ElectroDynamoAdapterOptions): ResolvedOp
     localCache,
     lockRenewal,
     claimOnMiss,
+    markTtlMs,
   };
+}
+
+function resolveMarkTtl(value: unknown): number {
+  if (value === undefined) return DEFAULTS.markTtlMs;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    invalidConfig(
+      CALLER,
+      `option "markTtlMs" must be a positive number of milliseconds (got ${typeof value === 'string' ? JSON.stringify(value) : String(value)})`,
+      'markTtlMs',
+    );
+  }
+  return value;
 }
 
 function resolveLocalCache(value: unknown): ResolvedOptions['localCache'] {

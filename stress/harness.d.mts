@@ -89,3 +89,90 @@ export declare const SLOW_PHASE: Readonly<Partial<StressOptions>>;
 export declare function runStress(options?: Partial<StressOptions>): Promise<StressResult>;
 
 export declare function violations(result: StressResult): string[];
+
+/** The fenced phase's stalls (see FENCED_PHASE). */
+export interface FencedStalls {
+  /** Share of the keys (at least one key) whose first holder stalls past its lease. */
+  stallShare: number;
+  /** The stalled holder's lease (its core lockTtl); other holders have `lockTtl`. */
+  stallLockTtl: number;
+  /** How long a stalled holder sleeps, renewal off, before its fenced write; over stallLockTtl. */
+  stallMs: number;
+  /** Start delay range of the callers that find the stalled holder holding. */
+  earlyMs: readonly [number, number];
+  /** Start delay range of the callers that come after its lease lapsed. */
+  lateMs: readonly [number, number];
+}
+
+export interface FencedStressOptions extends StressOptions {
+  fenced: FencedStalls;
+}
+
+export interface FencedStressResult {
+  seed: number;
+  processes: number;
+  keys: number;
+  callers: number;
+  /** Keys with a planned stalled holder. */
+  stallKeys: number;
+  calls: number;
+  /** Keys at least one caller got a success answer for. */
+  keysCompleted: number;
+  /** Order items in the table (one per committed fence). */
+  orderItems: number;
+  /** Of those, committed by a stalled holder (no caller took its key over before it woke). */
+  stalledOrders: number;
+  /** Idempotency items under the adapter's prefix. */
+  records: number;
+  /** Order items beyond the first of their key. */
+  duplicates: number;
+  /** Keys some caller was answered for, without an order item. */
+  completedWithoutOrder: number;
+  /** Order items of keys no caller was answered for. */
+  ordersWithoutAnswer: number;
+  /** Keys whose answered callers got different answers. */
+  disagreements: number;
+  /** Success answers whose key's one order item or record does not carry that answer. */
+  lost: number;
+  /** Callers that failed. */
+  failed: number;
+  /** Failed callers of keys without a stall. */
+  plainKeyFailures: number;
+  /** Keys without a stall no caller was answered for. */
+  plainKeysIncomplete: number;
+  /** lease-lost errors (fenceErrorReason) of callers whose handler stalled. */
+  leaseLostStalled: number;
+  /** lease-lost errors of callers whose handler did not stall: 0 unless renewal failed. */
+  leaseLostOther: number;
+  /** Other CONFLICT failures (waiters whose wait ended without a record). */
+  conflicts: number;
+  /** Failures that were not CONFLICT. */
+  otherErrors: number;
+  /** Handler invocations. */
+  handlerRuns: number;
+  /** Of those, stalled past the lease. */
+  stalledRuns: number;
+  renewals: number;
+  /** leaseLost diagnostics events the workers saw. */
+  leaseLostEvents: number;
+  /** The slowest answer of each operation (command name), over every worker, in ms. */
+  slowestMs: Record<string, number>;
+  leaseHealth: StressLeaseHealth;
+  requests: number;
+  samples: string[];
+  serverCpuSeconds: number | undefined;
+  workerCpuSeconds: number;
+  runSeconds: number;
+  elapsedSeconds: number;
+}
+
+/** Overrides for the fenced phase (needs transactions: DynamoDB Local, not dynalite). */
+export declare const FENCED_PHASE: Readonly<Partial<FencedStressOptions>> & {
+  readonly fenced: Readonly<FencedStalls>;
+};
+
+export declare function runFencedStress(
+  options?: Partial<Omit<FencedStressOptions, 'fenced'>> & { fenced?: Partial<FencedStalls> },
+): Promise<FencedStressResult>;
+
+export declare function fencedViolations(result: FencedStressResult): string[];

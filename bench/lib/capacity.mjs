@@ -11,7 +11,9 @@ const OPERATIONS = new Set([
   'UpdateItemCommand',
 ]);
 const READS = new Set(['GetItemCommand', 'QueryCommand']);
+const TRANSACT_WRITE = 'TransactWriteItemsCommand';
 const PUT_ITEM = Symbol('benchCapacityPutItem');
+const TRANSACT_ITEMS = Symbol('benchCapacityTransactItems');
 
 const utf8 = (text) => Buffer.byteLength(text, 'utf8');
 
@@ -66,11 +68,33 @@ const zero = () => ({
   failedConditionalWrites: 0,
   computedWriteUnits: 0,
   unreported: 0,
+  transactions: 0,
+  transactionReportedUnits: 0,
+  transactionWriteUnits: 0,
 });
 
+/** Units of a ConsumedCapacity answer: one object, or an array of them (transactions). */
+function unitsOf(consumed, kind) {
+  const list = Array.isArray(consumed) ? consumed : [consumed];
+  return list.reduce((sum, c) => sum + (c?.[`${kind}CapacityUnits`] ?? c?.CapacityUnits ?? 0), 0);
+}
+
 /**
- * Meters the capacity units of every GetItem, Query, PutItem, DeleteItem and UpdateItem sent
- * through `client` (and any DynamoDBDocumentClient made from it, which shares its middleware
+ * The write request units AWS bills a committed TransactWriteItems: 2 per 1 KB (rounded up, at
+ * least 1) of each item ("Capacity unit consumption for transactions": a transactional write
+ * costs twice a standard one). A Put's size is its marshalled Item; an Update, Delete or
+ * ConditionCheck is counted at 1 KB, the floor, since its size is unknown client-side.
+ */
+export function transactionWriteUnits(transactItems = []) {
+  return transactItems.reduce((sum, entry) => {
+    const bytes = entry.Put === undefined ? 0 : itemBytes(entry.Put.Item);
+    return sum + 2 * Math.max(1, Math.ceil(bytes / 1024));
+  }, 0);
+}
+
+/**
+ * Meters the capacity units of every GetItem, Query, PutItem, DeleteItem and UpdateItem (and
+ * TransactWriteItems, metered apart: see `meterTransaction`) sent through `client` (and any DynamoDBDocumentClient made from it, which shares its middleware
  * stack). Asks for `ReturnConsumedCapacity: 'TOTAL'` where the caller did not say, and hides the
  * answer again from callers that did not ask, so contenders see what they would unmetered.
  *
@@ -94,8 +118,31 @@ const zero = () => ({
 export function meterCapacity(client) {
   let totals = zero();
 
+  /**
+   * A TransactWriteItems: the units the backend reports (`transactionReportedUnits`; DynamoDB
+   * Local reports 1 per item and KB, not AWS's 2) and AWS's bill for it computed from the items
+   * as sent (`transactionWriteUnits`). A cancelled transaction is not metered (the bench's
+   * flows commit every one); it is counted in `requests` only.
+   */
+  async function meterTransaction(next, context, args) {
+    const asked = args.input;
+    totals.requests += 1;
+    const result = await next({
+      ...args,
+      input: { ...asked, ReturnConsumedCapacity: asked.ReturnConsumedCapacity ?? 'TOTAL' },
+    });
+    const consumed = result.output?.ConsumedCapacity;
+    totals.transactions += 1;
+    if (consumed === undefined) totals.unreported += 1;
+    else totals.transactionReportedUnits += unitsOf(consumed, 'Write');
+    totals.transactionWriteUnits += transactionWriteUnits(context[TRANSACT_ITEMS]);
+    if (asked.ReturnConsumedCapacity === undefined) delete result.output.ConsumedCapacity;
+    return result;
+  }
+
   client.middlewareStack.add(
     (next, context) => async (args) => {
+      if (context.commandName === TRANSACT_WRITE) return meterTransaction(next, context, args);
       if (!OPERATIONS.has(context.commandName)) return next(args);
       const asked = args.input;
       // A copy: ElectroDB and the contenders may reuse their params objects.
@@ -113,9 +160,9 @@ export function meterCapacity(client) {
         if (consumed === undefined) {
           totals.unreported += 1;
         } else if (READS.has(context.commandName)) {
-          totals.readUnits += consumed.ReadCapacityUnits ?? consumed.CapacityUnits ?? 0;
+          totals.readUnits += unitsOf(consumed, 'Read');
         } else {
-          totals.writeUnits += consumed.WriteCapacityUnits ?? consumed.CapacityUnits ?? 0;
+          totals.writeUnits += unitsOf(consumed, 'Write');
         }
         if (asked.ReturnConsumedCapacity === undefined) delete result.output.ConsumedCapacity;
         return result;
@@ -136,6 +183,8 @@ export function meterCapacity(client) {
   client.middlewareStack.add(
     (next, context) => (args) => {
       if (context.commandName === 'PutItemCommand') context[PUT_ITEM] = args.input.Item;
+      if (context.commandName === TRANSACT_WRITE)
+        context[TRANSACT_ITEMS] = args.input.TransactItems;
       return next(args);
     },
     { step: 'build', name: 'benchCapacityPutItem' },
@@ -146,6 +195,8 @@ export function meterCapacity(client) {
      * Totals since the last reset. `writeUnits` are as the server reported them;
      * `computedWriteUnits` are those of failed conditional writes, by AWS's rule above;
      * `unreported` counts answers that carried no units (the caller asked for 'NONE').
+     * Transactions: `transactions` committed, `transactionReportedUnits` as the server
+     * reported them, `transactionWriteUnits` as AWS bills them (computed; not in `writeUnits`).
      */
     snapshot: () => ({ ...totals }),
     reset() {
@@ -161,14 +212,18 @@ export function perFlow(snapshot, flows) {
 
 /**
  * Dollars per million flows, from the units of one flow and prices per million request units
- * (on demand) or per million capacity units. Computed write units count as writes.
+ * (on demand) or per million capacity units. Computed write units, and transactions' write
+ * units as AWS bills them, count as writes.
  *
- * @param {{ readUnits: number, writeUnits: number, computedWriteUnits?: number }} units
+ * @param {{ readUnits: number, writeUnits: number, computedWriteUnits?: number, transactionWriteUnits?: number }} units
  * @param {{ readPerMillion: number, writePerMillion: number }} prices
  */
 export function costPerMillion(
-  { readUnits, writeUnits, computedWriteUnits = 0 },
+  { readUnits, writeUnits, computedWriteUnits = 0, transactionWriteUnits = 0 },
   { readPerMillion, writePerMillion },
 ) {
-  return readUnits * readPerMillion + (writeUnits + computedWriteUnits) * writePerMillion;
+  return (
+    readUnits * readPerMillion +
+    (writeUnits + computedWriteUnits + transactionWriteUnits) * writePerMillion
+  );
 }

@@ -5,7 +5,7 @@ import { executeLikeCore } from '../../test/support/coreReference.mjs';
  * The core's cache key: SHA-256 of method, path, key and body hash. Powertools hashes its
  * payload too, so every contender pays for hashing.
  */
-function coreCacheKey(key) {
+export function coreCacheKey(key) {
   const bodyHash = createHash('sha256')
     .update(JSON.stringify({ orderId: key, amount: 42 }))
     .digest('hex');

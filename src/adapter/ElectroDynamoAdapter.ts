@@ -4,7 +4,7 @@ import type { RecordEntity } from '../entities/createRecordEntity.js';
 import { adoptCoreError } from '../errors/adoptCoreError.js';
 import { IdempotencyError } from '../errors/IdempotencyError.js';
 import { IdempotencyErrorCode } from '../errors/IdempotencyErrorCode.js';
-import { publish } from '../events/channels.js';
+import { type LeaseLostReason, publish } from '../events/channels.js';
 import {
   type ElectroDynamoAdapterOptions,
   type ResolvedOptions,
@@ -14,15 +14,24 @@ import { describeKey } from '../tableFields.js';
 import type { IdempotencyRecord, StorageAdapter } from '../types.js';
 import { ClaimOnMiss } from './claims/ClaimOnMiss.js';
 import { ClaimStates } from './claims/ClaimStates.js';
+import { type FenceDeps, LOST_TO, LockFence } from './fence/Fence.js';
+import { noteAcquired } from './fence/FenceScope.js';
+import { fenceErrorReason, leaseLostError } from './fence/fenceErrors.js';
+import { stampRecord } from './fence/marks.js';
 import { type HeldLock, HeldLocks } from './locks/HeldLocks.js';
 import { LeaseRenewal } from './locks/LeaseRenewal.js';
 import { type LeaseHealth, LeaseWatch } from './locks/LeaseWatch.js';
 import { LockStore } from './locks/LockStore.js';
 import { RecordCache } from './records/RecordCache.js';
 import { RecordStore } from './records/RecordStore.js';
-import { decodeRecord, encodeRecord } from './records/recordCodec.js';
+import { decodeRecord, encodeRecord, type StoredRecord } from './records/recordCodec.js';
 import { createEntities } from './requests/createEntities.js';
-import { attemptsOf, createKeyRead, type KeyItem } from './requests/entityRequests.js';
+import {
+  attemptsOf,
+  createKeyRead,
+  isConditionalCheckFailed,
+  type KeyItem,
+} from './requests/entityRequests.js';
 import { KeyStateMap } from './shared/KeyStateMap.js';
 import { asAdapterError, type Operation } from './shared/storageError.js';
 import { requireKey, requirePositive } from './shared/validateInput.js';
@@ -59,6 +68,9 @@ export class ElectroDynamoAdapter implements StorageAdapter {
   private readonly cache: RecordCache | undefined;
   private readonly claims: ClaimOnMiss | undefined;
   private readonly watch: LeaseWatch;
+  /** The fence of each acquisition made in a fence scope, made once when first asked for. */
+  private readonly fences = new WeakMap<HeldLock, LockFence>();
+  private readonly fenceDeps: FenceDeps;
 
   /** Throws this package's `IdempotencyError` (code INVALID_CONFIG) for bad options. */
   constructor(options: ElectroDynamoAdapterOptions) {
@@ -66,8 +78,18 @@ export class ElectroDynamoAdapter implements StorageAdapter {
     this.keyPrefixBytes = Buffer.byteLength(`${this.options.prefix}${this.options.separator}`);
     this.entities = createEntities(this.options);
     const { lowLevelClient, table } = this.options;
-    this.records = new RecordStore(this.entities.record, lowLevelClient, table);
+    this.records = new RecordStore(this.entities.record, this.entities.lock, lowLevelClient, table);
     this.locks = new LockStore(this.entities.lock, lowLevelClient, table);
+    this.fenceDeps = {
+      table,
+      markTtlMs: this.options.markTtlMs,
+      lockEntity: this.entities.lock,
+      locks: this.locks,
+      onCommitted: (lock, mark) => {
+        lock.mark = mark;
+      },
+      onLost: (key, lock, reason) => this.loseLock(key, lock, reason),
+    };
     this.readKey = createKeyRead(this.entities.record, this.entities.lock, lowLevelClient, table);
     this.watch = new LeaseWatch(table);
     const { localCache, lockRenewal, claimOnMiss } = this.options;
@@ -160,17 +182,22 @@ export class ElectroDynamoAdapter implements StorageAdapter {
       this.claimStates.takeClaim(key);
       // The acquisition this record completes; a newer one taken meanwhile is not its to end.
       const lock = this.held.lock(key);
+      // A holder's record is fenced: stored only while the item still carries its owner token.
+      const fenced = lock !== undefined && lock.holders > 0 ? lock : undefined;
+      if (fenced !== undefined) stampRecord(item, fenced.token, fenced.mark);
       this.held.markStoring(lock, true);
       // A record stored after the holder's lease ended may land over a successor's lock.
-      const watched = lock !== undefined && lock.holders > 0 && !lock.lost ? lock : undefined;
+      const watched = fenced !== undefined && !fenced.lost ? fenced : undefined;
       const sentAt = Date.now();
       try {
-        await this.records.put(item);
+        await this.storeRecord(key, item, fenced);
       } catch (error) {
-        // The lock is still ours: renewal goes on judging it, and the release follows.
+        // Unless lost, the lock is still ours: renewal goes on judging it, and the release follows.
         this.held.markStoring(lock, false);
         // Only a request that left the process is judged (not a record found too large).
-        if (watched !== undefined && !(error instanceof IdempotencyError)) {
+        const sent =
+          !(error instanceof IdempotencyError) || fenceErrorReason(error) === 'lease-lost';
+        if (watched !== undefined && sent) {
           this.watch.observe('set', key, watched, watched.validUntil, sentAt);
         }
         throw error;
@@ -223,6 +250,7 @@ export class ElectroDynamoAdapter implements StorageAdapter {
         this.watch.observe('claim', key, lock, lock.validUntil, sentAt);
       }
       this.renewal?.start(key, lock);
+      this.enterFenceScope(key, lock);
       return true;
     } catch (error) {
       throw await this.failure('acquireLock', key, error, startedAt);
@@ -243,7 +271,7 @@ export class ElectroDynamoAdapter implements StorageAdapter {
       if (lock.lost) return;
       const sentAt = Date.now();
       try {
-        await this.locks.release(key, lock.token);
+        await this.locks.release(key, lock.token, lock.mark);
         this.watch.observe('release', key, { ...lock }, lock.validUntil, sentAt);
       } catch (error) {
         this.watch.observe('release', key, { ...lock }, lock.validUntil, sentAt);
@@ -256,6 +284,61 @@ export class ElectroDynamoAdapter implements StorageAdapter {
     } catch (error) {
       throw await this.failure('releaseLock', key, error, startedAt);
     }
+  }
+
+  /**
+   * Stores the record; a holder's only while the key's item still carries its owner token. A
+   * mark our fence left there unseen by this instance (its transaction sent by other means)
+   * is carried into the record, with one more put; anything else holding the key means the lock
+   * is lost: nothing is written, CONFLICT.
+   */
+  private async storeRecord(
+    key: string,
+    item: StoredRecord,
+    fenced: HeldLock | undefined,
+  ): Promise<void> {
+    if (fenced === undefined) {
+      await this.records.put(item);
+      return;
+    }
+    let rejection: unknown;
+    try {
+      await this.records.put(item, fenced.mark === undefined ? 'owner-unmarked' : 'owner');
+      return;
+    } catch (error) {
+      if (!isConditionalCheckFailed(error)) throw error;
+      rejection = error;
+    }
+    let holder = await this.locks.holderAfterRejection(key, rejection);
+    const mark = this.locks.ownMark(holder, fenced.token);
+    if (mark !== undefined) {
+      fenced.mark = mark;
+      stampRecord(item, fenced.token, mark);
+      try {
+        await this.records.put(item, 'owner');
+        return;
+      } catch (error) {
+        if (!isConditionalCheckFailed(error)) throw error;
+        holder = await this.locks.holderAfterRejection(key, error);
+      }
+    }
+    const reason = this.locks.lossOf(holder);
+    this.loseLock(key, fenced, reason);
+    throw leaseLostError('set', this.options.table, key, LOST_TO[reason]);
+  }
+
+  /** A held lock found to be someone else's: no renewal, no release request, and it is said. */
+  private loseLock(key: string, lock: HeldLock, reason: Exclude<LeaseLostReason, 'lapsed'>): void {
+    if (lock.lost) return;
+    lock.lost = true;
+    clearTimeout(lock.renewal);
+    lock.renewal = undefined;
+    publish('leaseLost', () => ({
+      table: this.options.table,
+      key,
+      reason,
+      heldMs: Date.now() - lock.acquiredAt,
+    }));
   }
 
   /**
@@ -276,6 +359,22 @@ export class ElectroDynamoAdapter implements StorageAdapter {
     } catch {
       this.held.doubtClaimReceipt(key, completed);
     }
+  }
+
+  /** The fence scope this acquisition runs in (if any) can hand out its fence while it is held. */
+  private enterFenceScope(key: string, lock: HeldLock): void {
+    noteAcquired({
+      key,
+      fence: () => {
+        if (this.held.lock(key) !== lock || lock.holders === 0) return undefined;
+        let fence = this.fences.get(lock);
+        if (fence === undefined) {
+          fence = new LockFence(key, lock, this.fenceDeps);
+          this.fences.set(lock, fence);
+        }
+        return fence;
+      },
+    });
   }
 
   /** A claim `get` took that no acquireLock confirmed is given up as a lock would be. */

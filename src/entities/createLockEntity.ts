@@ -18,6 +18,14 @@ export function createLockEntity(options: EntityOptions) {
       attributes: {
         ...sharedAttributes(options),
         owner: { type: 'string', required: true },
+        // Set by a committed fence: when the handler's effects committed, epoch ms.
+        committedAt: { type: 'number' },
+        // The response a fence was given, stored as a record's are: the mark then answers as one.
+        response: { type: 'string' },
+        statusCode: { type: 'number' },
+        headers: { type: 'string' },
+        // The lifetime of the record a mark stands for; present only on a mark given a response.
+        ttlMs: { type: 'number' },
       },
       indexes: { primary: primaryIndex(options) },
     },

@@ -35,6 +35,13 @@ export function createRecordEntity(options: EntityOptions) {
         createdAt: { type: 'number', required: true },
         // The record's `ttl`, named apart so a table TTL attribute may itself be called `ttl`.
         ttlMs: { type: 'number', required: true },
+        // Owner token of the lock this record completed: a retried fenced put meets its own.
+        // Named apart from the lock's `owner`, so that a late renewal or release of that lock
+        // (conditioned on `owner`) never takes the record for the lock.
+        storedBy: { type: 'string' },
+        // The lock item's owner token, named so that a fenced put can be conditioned on the
+        // lock it replaces. A record never carries it.
+        lockOwner: { type: 'string', field: 'owner' },
       },
       indexes: { primary: primaryIndex(options) },
     },

@@ -46,5 +46,8 @@ export function sharedAttributes(options: EntityOptions) {
     validUntil: { type: 'number', required: true },
     // Epoch seconds for DynamoDB's TTL sweeper, which deletes late and so is never relied on.
     expiresAt: { type: 'number', required: true, field: options.ttlField },
+    // Epoch milliseconds before which no claim takes the key: its handler's effects committed
+    // through the fence (see `fence/`), so running it again would repeat them.
+    markedUntil: { type: 'number' },
   } as const;
 }

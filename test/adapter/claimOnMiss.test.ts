@@ -9,6 +9,7 @@ import {
 } from '../support/coreReference.mjs';
 import { failCommands, loseNextResponse } from '../support/faults.js';
 import { recordCommands } from '../support/requestCounter.js';
+import { CLAIM_CONDITION, OWNER_UNMARKED_CONDITION } from '../support/requestKinds.js';
 import { startTestTable, type TestTable } from '../support/testTable.js';
 
 let env: TestTable;
@@ -18,7 +19,6 @@ beforeAll(async () => {
 afterAll(() => env.close());
 beforeEach(() => env.commands.reset());
 
-const CLAIM_CONDITION = 'attribute_not_exists(#validUntil) OR #validUntil < :validUntil0';
 /** A lost claim is answered by the rejection where the server returns the item, else a read. */
 const LOST_CLAIM = returnsItemOnConditionFailure
   ? ['PutItemCommand']
@@ -50,7 +50,7 @@ describe('ElectroDynamoAdapter with claimOnMiss: requests per flow (core call se
     expect(claim).toMatchObject({
       TableName: env.table,
       ConditionExpression: CLAIM_CONDITION,
-      ExpressionAttributeNames: { '#validUntil': 'validUntil' },
+      ExpressionAttributeNames: { '#validUntil': 'validUntil', '#markedUntil': 'markedUntil' },
       Item: { pk: 'idem#first', sk: 'idem', __edb_e__: 'idempotencyLock' },
       ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
     });
@@ -468,7 +468,9 @@ describe('ElectroDynamoAdapter with claimOnMiss: concurrency, renewal, faults an
     expect(first).toMatchObject({ code: 'STORAGE_ERROR', context: { operation: 'acquireLock' } });
     expect(acquired).toBe(true);
     expect(commands.sent.map((c) => c.name)).toEqual(['PutItemCommand']);
-    expect(commands.sent[0]?.input).toMatchObject({ ConditionExpression: '#owner = :owner0' });
+    expect(commands.sent[0]?.input).toMatchObject({
+      ConditionExpression: OWNER_UNMARKED_CONDITION,
+    });
     expect(leaseEndOf(commands.sent[0]?.input) - Date.now()).toBeLessThanOrEqual(5_000);
     client.destroy();
   });

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fenceErrorReason } from '../../src/index.js';
 import { ADAPTER_MODES } from '../support/adapterModes.mjs';
 import { executeLikeCore } from '../support/coreReference.mjs';
 import { startTestTable, type TestTable } from '../support/testTable.js';
@@ -47,28 +48,34 @@ describe.each(ADAPTER_MODES)(
       });
     });
 
-    it("the stalled holder's late set stores its record over the new lock; the new owner's own set then replaces it", async () => {
+    it("the stalled holder's late set is refused (CONFLICT, lease-lost) and writes nothing; the new owner's lock and then its record stand", async () => {
       // Prepare
       const stalled = stalledHolder();
       const successor = env.adapter(modeOptions);
       await stalled.acquireLock(key('stall-set'), 200);
       await sleep(250);
       await successor.acquireLock(key('stall-set'), 60_000);
+      const successorOwner = (await itemOf(key('stall-set')))?.owner;
 
-      // Act: the stalled execution finishes and stores what it did
-      await stalled.set(key('stall-set'), record({ by: 'stalled' }));
+      // Act: the stalled execution finishes and tries to store what it did
+      const late = await stalled.set(key('stall-set'), record({ by: 'stalled' })).then(
+        () => 'stored',
+        (error: unknown) => error,
+      );
       await stalled.releaseLock(key('stall-set'));
 
-      // Assess: its record is what a reader (or a waiter on the new lock) now sees
-      expect((await reader().get(key('stall-set')))?.response).toEqual({ by: 'stalled' });
-      await env.adapter().waitForLock(key('stall-set'), 1_000, 20);
+      // Assess: refused, and the new owner's lock is untouched
+      expect(late).toMatchObject({ code: 'CONFLICT', context: { reason: 'lease-lost' } });
+      expect(fenceErrorReason(late)).toBe('lease-lost');
+      expect((await itemOf(key('stall-set')))?.owner).toBe(successorOwner);
+      expect(await reader().get(key('stall-set'))).toBeNull();
       expect(await env.adapter().acquireLock(key('stall-set'), 60_000)).toBe(false);
 
-      // Act: the successor finishes after it; its release finds no lock of its own to delete
+      // Act: the successor finishes
       await successor.set(key('stall-set'), record({ by: 'successor' }));
       await successor.releaseLock(key('stall-set'));
 
-      // Assess: last write wins
+      // Assess: its record is the one
       expect((await reader().get(key('stall-set')))?.response).toEqual({ by: 'successor' });
       expect(await itemOf(key('stall-set'))).not.toHaveProperty('owner');
     });
@@ -109,13 +116,18 @@ describe.each(ADAPTER_MODES)(
         handler,
         options,
       );
-      const firstResult = await first;
+      const firstResult = await first.then(
+        (value) => value,
+        (error: unknown) => error,
+      );
 
-      // Assess: the lapsed lock let a second caller run the handler; the last set wins the record
+      // Assess: the lapsed lock let a second caller run the handler (its effects outside the
+      // fence happen twice); the first caller's late set is refused, the second's record stands
       expect(executions).toBe(2);
       expect(second).toEqual({ run: 2 });
-      expect(firstResult).toEqual({ run: 1 });
-      expect((await reader().get(key('slow-handler')))?.response).toEqual({ run: 1 });
+      expect(fenceErrorReason(firstResult)).toBe('lease-lost');
+      expect(firstResult).toMatchObject({ code: 'CONFLICT' });
+      expect((await reader().get(key('slow-handler')))?.response).toEqual({ run: 2 });
     });
 
     it('through the core sequence, a handler within the lock ttl runs once for callers that arrive while it runs', async () => {

@@ -4,6 +4,7 @@ import { sleep } from '../support/async.js';
 import { createClient } from '../support/backend.js';
 import { recordEvents } from '../support/channelEvents.js';
 import { failCommands, loseNextResponse, transientError } from '../support/faults.js';
+import { isClaim } from '../support/requestKinds.js';
 import { startTestTable, type TestTable } from '../support/testTable.js';
 
 let env: TestTable;
@@ -12,9 +13,6 @@ beforeAll(async () => {
 });
 afterAll(() => env.close());
 beforeEach(() => env.commands.reset());
-
-const isClaim = (name: string, input: Record<string, unknown>) =>
-  name === 'PutItemCommand' && String(input.ConditionExpression).includes('attribute_not_exists');
 
 describe('IDEMPOTENCY_CHANNELS', () => {
   it('names one diagnostics channel per event under the package prefix', () => {

@@ -1,6 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ElectroDynamoAdapter } from '../../src/adapter/ElectroDynamoAdapter.js';
@@ -8,6 +5,7 @@ import { ADAPTER_MODES } from '../support/adapterModes.mjs';
 import { sleep, withDeadline } from '../support/async.js';
 import { ACCESS_KEY_ID } from '../support/backend.js';
 import { recordEvents } from '../support/channelEvents.js';
+import { event, killStartedProcesses, startLineProcess } from '../support/lineProcess.js';
 import { startTestTable, type TestTable } from '../support/testTable.js';
 
 const HOLDER = fileURLToPath(new URL('../support/holderProcess.mjs', import.meta.url));
@@ -17,27 +15,7 @@ beforeAll(async () => {
   env = await startTestTable();
 });
 afterAll(() => env.close());
-
-interface HolderLine {
-  event: string;
-  at: number;
-  [field: string]: unknown;
-}
-
-interface Holder {
-  readonly child: ChildProcess;
-  readonly lines: HolderLine[];
-  /** Resolves with the first line (past or future) that `matches`. */
-  next(matches: (line: HolderLine) => boolean, timeoutMs?: number): Promise<HolderLine>;
-  readonly exited: Promise<unknown>;
-}
-
-const children: ChildProcess[] = [];
-afterEach(() => {
-  for (const child of children.splice(0)) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
-});
+afterEach(killStartedProcesses);
 
 function startHolder(options: {
   key: string;
@@ -45,55 +23,19 @@ function startHolder(options: {
   handlerMs?: number;
   mode: 'idle' | 'handler';
   adapterOptions: object;
-}): Holder {
-  const child = spawn(
-    process.execPath,
-    [
-      HOLDER,
-      JSON.stringify({
-        endpoint: env.endpoint,
-        accessKeyId: ACCESS_KEY_ID,
-        table: env.table,
-        handlerMs: 0,
-        ...options,
-      }),
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  children.push(child);
-  const lines: HolderLine[] = [];
-  const waiting: Array<{
-    matches: (line: HolderLine) => boolean;
-    resolve: (line: HolderLine) => void;
-  }> = [];
-  const { stdout } = child;
-  if (stdout === null) throw new Error('the holder process has no stdout pipe');
-  createInterface({ input: stdout }).on('line', (text) => {
-    const line = JSON.parse(text) as HolderLine;
-    lines.push(line);
-    for (const waiter of waiting.filter(({ matches }) => matches(line))) {
-      waiting.splice(waiting.indexOf(waiter), 1);
-      waiter.resolve(line);
-    }
+}) {
+  return startLineProcess(HOLDER, {
+    endpoint: env.endpoint,
+    accessKeyId: ACCESS_KEY_ID,
+    table: env.table,
+    handlerMs: 0,
+    ...options,
   });
-  const exited = once(child, 'exit');
-  return {
-    child,
-    lines,
-    exited,
-    next(matches, timeoutMs = 10_000) {
-      const seen = lines.find(matches);
-      if (seen !== undefined) return Promise.resolve(seen);
-      return withDeadline(
-        timeoutMs,
-        'holder line',
-        new Promise<HolderLine>((resolve) => waiting.push({ matches, resolve })),
-      );
-    },
-  };
 }
 
-const event = (name: string) => (line: HolderLine) => line.event === name;
+async function itemOf(key: string): Promise<Record<string, unknown> | undefined> {
+  return (await env.scan()).find((item) => item.cacheKey === key);
+}
 
 /**
  * Claims `key` with `adapter` as soon as the holder's lease lets it, in the core's order (a
@@ -129,7 +71,7 @@ describe.each(ADAPTER_MODES)(
         adapterOptions,
       });
       await holder.next(event('acquired'));
-      const [code] = (await withDeadline(10_000, 'idle holder exit', holder.exited)) as [number];
+      const [code] = await withDeadline(10_000, 'idle holder exit', holder.exited);
 
       // Assess
       expect(code).toBe(0);
@@ -166,7 +108,7 @@ describe.each(ADAPTER_MODES)(
       expect(claimedAt - Number(lastRenewal?.at)).toBeLessThanOrEqual(lockTtl + 250);
     });
 
-    it('a holder stopped past its lease is taken over; resumed, its renewal finds another owner and stops, and its late set lands as the last write', async () => {
+    it("a holder stopped past its lease is taken over; resumed, its renewal finds another owner and stops, and its late set is rejected (lease-lost), leaving the successor's lock and record", async () => {
       // Prepare
       const lockTtl = 600;
       const lost = recordEvents('leaseLost');
@@ -184,10 +126,14 @@ describe.each(ADAPTER_MODES)(
       const stoppedAt = Date.now();
       const successor = env.adapter(adapterOptions);
       const takenOverAt = await claimWhenFree(successor, key('stopped-holder'), lockTtl, 5_000);
+      const successorOwner = (await itemOf(key('stopped-holder')))?.owner;
       holder.child.kill('SIGCONT');
       const holderLost = await holder.next(event('leaseLost'));
+      const lateSet = await holder.next(event('setRejected'));
       await holder.next(event('released'));
-      const afterLateSet = await env.adapter().get(key('stopped-holder'));
+      const [exitCode] = await withDeadline(10_000, 'stopped holder exit', holder.exited);
+      const afterLateSet = await itemOf(key('stopped-holder'));
+      const readAfterLateSet = await env.adapter().get(key('stopped-holder'));
       await sleep(lockTtl);
       await successor.set(key('stopped-holder'), {
         response: { by: 'successor' },
@@ -204,10 +150,16 @@ describe.each(ADAPTER_MODES)(
       expect(
         holder.lines.filter((line) => line.event === 'leaseRenewed' && line.at > holderLost.at),
       ).toEqual([]);
-      // Its late set stored its response over the successor's lock (last write wins) ...
-      expect(afterLateSet?.response).toEqual({ by: holder.child.pid });
-      // ... which the successor's next renewal found, so it stopped renewing too ...
-      expect(lost.forKey(key('stopped-holder'))).toMatchObject([{ reason: 'replaced-by-record' }]);
+      // Its late set was refused with the typed error and wrote nothing ...
+      expect(lateSet).toMatchObject({ code: 'CONFLICT', reason: 'lease-lost' });
+      expect(holder.lines.filter(event('set'))).toEqual([]);
+      expect(exitCode).toBe(0);
+      // ... so the successor's lock stood, untouched, with no record over it ...
+      expect(successorOwner).toEqual(expect.any(String));
+      expect(afterLateSet?.owner).toBe(successorOwner);
+      expect(readAfterLateSet).toBeNull();
+      // ... its renewals went on (it never lost its lease) ...
+      expect(lost.forKey(key('stopped-holder'))).toEqual([]);
       // ... and the successor's own set is the record that stays.
       expect((await env.adapter().get(key('stopped-holder')))?.response).toEqual({
         by: 'successor',

@@ -2,6 +2,17 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backend } from '../support/backend.js';
 import {
+  describeFenceRun,
+  type FenceCaller,
+  type FenceInstanceSpec,
+  type FenceMode,
+  type FenceOutcomes,
+  type FenceScenario,
+  fenceViolations,
+  runFenceScenario,
+  type Stall,
+} from '../support/fenceInterleavings.js';
+import {
   type Bench,
   type CoreScenario,
   codeOf,
@@ -27,7 +38,9 @@ import type { FaultKind, FaultRule } from '../support/scheduledClient.js';
 // and end) ordered by fast-check's scheduler (test/support/scheduledClient.ts). Properties:
 //   (a) the core's call sequence, in each mode and in a mixed fleet;
 //   (b) the eight methods called directly, checked against a model (test/support/methodModel.ts);
-//   (c) (a) with lost answers and throttles injected per request.
+//   (c) (a) with lost answers and throttles injected per request;
+//   (e) (a) in fence scopes, the handler writing an order through the fence, with holders that
+//       stall past short leases (DynamoDB Local only: dynalite has no transactions).
 // A run replays exactly from its seed and path: a failure prints the command to rerun it.
 // FC_SEED picks the seed (printed), FC_PATH a failing run to replay, FC_RUNS the runs per
 // property; `npm run stress:interleavings` is the long run.
@@ -38,6 +51,8 @@ const numRuns = Number(process.env.FC_RUNS ?? 40);
 console.log(`interleavings: FC_SEED=${seed} FC_RUNS=${numRuns} on ${backend}`);
 /** Per property: generous, so that a long FC_RUNS is not cut short (a run takes 30-100 ms). */
 const PROPERTY_TIMEOUT_MS = 30_000 + numRuns * 1_000;
+/** Runs of (e), whose runs are longer (transactions, takeovers): half as many. */
+const FENCE_RUNS = Math.max(1, Math.ceil(numRuns / 2));
 /** Leases and waits of (a): 30 s of logical time (1 ms per task), never reached in a run. */
 const LOCK_TIMEOUT_MS = 30_000;
 
@@ -69,9 +84,10 @@ afterAll(() => {
 async function check<Ts extends [unknown, ...unknown[]]>(
   property: string,
   prop: fc.IAsyncPropertyWithHooks<Ts>,
+  runs = numRuns,
 ): Promise<void> {
   try {
-    await fc.assert(prop, { seed, numRuns, endOnFailure: true, ...(path && { path }) });
+    await fc.assert(prop, { seed, numRuns: runs, endOnFailure: true, ...(path && { path }) });
   } catch (error) {
     const failedPath = /path: "([^"]*)"/.exec(String((error as Error).message))?.[1];
     const replay = `replay: FC_SEED=${seed} FC_PATH=${failedPath ?? '?'} npx vitest run test/adapter/interleavings.test.ts -t '${property}'`;
@@ -318,6 +334,81 @@ describe('interleavings of the core sequence with injected faults (c)', () => {
     PROPERTY_TIMEOUT_MS,
   );
 });
+
+const fenceInstanceArb: fc.Arbitrary<FenceInstanceSpec> = fc.record({
+  mode: fc.constantFrom<FenceMode>('default', 'claim-on-miss'),
+  slow: fc.boolean(),
+});
+
+const fenceScenarioArb: fc.Arbitrary<FenceScenario> = fc
+  .array(fenceInstanceArb, { minLength: 2, maxLength: 3 })
+  // One slow instance at least: takeovers need a lease that lapses.
+  .map(([first, ...rest]) =>
+    rest.some((spec) => spec.slow)
+      ? [first as FenceInstanceSpec, ...rest]
+      : [{ ...(first as FenceInstanceSpec), slow: true }, ...rest],
+  )
+  .chain((instances) =>
+    fc.record({
+      instances: fc.constant(instances),
+      keys: fc.integer({ min: 1, max: 2 }),
+      callers: fc.array(
+        fc.record<FenceCaller>({
+          instance: fc.nat({ max: instances.length - 1 }),
+          key: fc.nat({ max: 1 }),
+          stall: fc.constantFrom<Stall>('none', 'before-fence', 'after-fence'),
+          fenceAt: fc.constantFrom<FenceCaller['fenceAt']>('write', 'start'),
+          withResponse: fc.boolean(),
+          retries: fc.nat({ max: 1 }),
+        }),
+        { minLength: 2, maxLength: 5 },
+      ),
+    }),
+  );
+
+describe.runIf(backend !== 'dynalite')(
+  'interleavings of the core sequence with fenced order writes (e): DynamoDB Local and DynamoDB only, dynalite has no TransactWriteItems',
+  () => {
+    const property =
+      'core sequence with fenced order writes: one order per key, one response, stalled holders refused (lease-lost), nothing locked but marks';
+    it(
+      property,
+      async () => {
+        const table = await bench.table('fence');
+        const totals: FenceOutcomes = {
+          leaseLost: 0,
+          waiterConflicts: 0,
+          takeovers: 0,
+          commits: 0,
+          commitsWithResponse: 0,
+          marksLeft: 0,
+          keysWithoutOrder: 0,
+        };
+        await check(
+          property,
+          fc.asyncProperty(fc.scheduler(), fenceScenarioArb, async (s, scenario) => {
+            const startedAt = performance.now();
+            const run = await runFenceScenario(bench, s, scenario, {
+              table,
+              runId: `e${++runCounter}`,
+            });
+            tally(property, run.released, startedAt);
+            const { problems, outcomes } = fenceViolations(run);
+            for (const name of Object.keys(totals) as (keyof FenceOutcomes)[]) {
+              totals[name] += outcomes[name];
+            }
+            if (problems.length > 0) {
+              throw new Error(`${problems.join('\n')}\nrun:\n${describeFenceRun(run, s.report())}`);
+            }
+          }),
+          FENCE_RUNS,
+        );
+        console.log(`fence outcomes: ${JSON.stringify(totals)}`);
+      },
+      PROPERTY_TIMEOUT_MS,
+    );
+  },
+);
 
 describe('the harness', () => {
   it('replays: one seed gives the same interleavings, faults and outcomes', async () => {

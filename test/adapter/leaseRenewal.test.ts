@@ -6,6 +6,7 @@ import { createClient, returnsItemOnConditionFailure } from '../support/backend.
 import { recordEvents } from '../support/channelEvents.js';
 import { executeLikeCore } from '../support/coreReference.mjs';
 import { failCommands, loseNextResponse } from '../support/faults.js';
+import { isRecordPut, isRenewal, OWNER_UNMARKED_CONDITION } from '../support/requestKinds.js';
 import { startTestTable, type TestTable } from '../support/testTable.js';
 
 let env: TestTable;
@@ -27,10 +28,6 @@ afterAll(() => {
 const TTL = 600;
 /** Renewal runs every third of the ttl: a window that spans several of them. */
 const SEVERAL_RENEWALS = TTL * 2;
-
-// Lock writes other than the claim: renewals, conditioned on the owner token.
-const isRenewal = (name: string, input: Record<string, unknown>) =>
-  name === 'PutItemCommand' && String(input.ConditionExpression).includes('#owner');
 
 async function itemOf(key: string): Promise<Record<string, unknown> | undefined> {
   return (await env.scan()).find((item) => item.cacheKey === key);
@@ -86,8 +83,8 @@ describe('ElectroDynamoAdapter lease renewal', () => {
     expect(renewals.length).toBeGreaterThanOrEqual(4);
     expect(renewals[0]?.input).toMatchObject({
       TableName: env.table,
-      ConditionExpression: '#owner = :owner0',
-      ExpressionAttributeNames: { '#owner': 'owner' },
+      ConditionExpression: OWNER_UNMARKED_CONDITION,
+      ExpressionAttributeNames: { '#owner': 'owner', '#markedUntil': 'markedUntil' },
       ExpressionAttributeValues: { ':owner0': claimed?.owner },
       ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       Item: { pk: 'idem#renew-live', sk: 'idem', owner: claimed?.owner },
@@ -240,14 +237,13 @@ describe('ElectroDynamoAdapter lease renewal', () => {
     client.middlewareStack.add(
       (next, context) => async (args) => {
         const input = args.input as Record<string, unknown>;
-        const isRecordPut =
-          context.commandName === 'PutItemCommand' && input.ConditionExpression === undefined;
+        const recordPut = isRecordPut(String(context.commandName), input);
         if (!held && isRenewal(String(context.commandName), input)) {
           held = true;
           renewalReached();
           await gate;
         }
-        if (isRecordPut) {
+        if (recordPut) {
           const output = await next(args);
           openGate();
           await renewalDone;
@@ -279,11 +275,10 @@ describe('ElectroDynamoAdapter lease renewal', () => {
     const key = 'renew-failed-set';
     const holder = env.adapter();
     await holder.acquireLock(key, TTL);
-    const failing = failCommands(
-      env.client,
-      (name, input) => name === 'PutItemCommand' && input.ConditionExpression === undefined,
-      { name: 'InternalServerError', message: 'Injected store failure' },
-    );
+    const failing = failCommands(env.client, isRecordPut, {
+      name: 'InternalServerError',
+      message: 'Injected store failure',
+    });
 
     // Act
     const stored = await holder.set(key, record('lost')).then(

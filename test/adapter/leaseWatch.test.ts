@@ -5,6 +5,7 @@ import { recordEvents } from '../support/channelEvents.js';
 import { executeLikeCore } from '../support/coreReference.mjs';
 import { failCommands } from '../support/faults.js';
 import { recordCommands } from '../support/requestCounter.js';
+import { isClaim, isRenewal } from '../support/requestKinds.js';
 import { slowAnswers } from '../support/slowCommands.js';
 import { startTestTable, type TestTable } from '../support/testTable.js';
 
@@ -17,10 +18,6 @@ afterAll(() => env.close());
 const atRisk = recordEvents('leaseAtRisk');
 afterAll(() => atRisk.stop());
 
-const isClaim = (name: string, input: Record<string, unknown>) =>
-  name === 'PutItemCommand' && String(input.ConditionExpression).includes('attribute_not_exists');
-const isRenewal = (name: string, input: Record<string, unknown>) =>
-  name === 'PutItemCommand' && String(input.ConditionExpression).includes('#owner');
 const isDelete = (name: string) => name === 'DeleteItemCommand';
 
 const record = (response: unknown) => ({ response, createdAt: Date.now(), ttl: 3_600_000 });

@@ -77,7 +77,15 @@ describe('ElectroDynamoAdapter requests from templates', () => {
       { response: 'r', statusCode: 201, headers: { a: 'b' }, createdAt: Date.now(), ttl: 60_000 },
       { response: undefined, createdAt: Date.now(), ttl: 60_000 },
     ];
-    for (const [i, shape] of shapes.entries()) await adapter.set(`template-warm-${i}`, shape);
+    // Each kind twice: stored by a caller holding no lock, and by the holder (a fenced put).
+    const storeEachKind = async (name: string) => {
+      for (const [i, shape] of shapes.entries()) {
+        await adapter.set(`${name}-${i}`, shape);
+        expect(await adapter.acquireLock(`${name}-held-${i}`, 60_000)).toBe(true);
+        await adapter.set(`${name}-held-${i}`, shape);
+      }
+    };
+    await storeEachKind('template-warm');
     const lockPuts = vi.spyOn(lock, 'put');
     const lockDeletes = vi.spyOn(lock, 'delete');
     const recordPuts = vi.spyOn(record, 'put');
@@ -85,7 +93,7 @@ describe('ElectroDynamoAdapter requests from templates', () => {
     // Act: a first execution, a replay, and a claim that is renewed and released
     await executeLikeCore(adapter, 'template-flow', async () => 'second');
     await executeLikeCore(adapter, 'template-flow', async () => 'again');
-    for (const [i, shape] of shapes.entries()) await adapter.set(`template-again-${i}`, shape);
+    await storeEachKind('template-again');
     // Claimed with the core's default lease (30 s), rewritten by acquireLock to 5 s: a renewal put.
     expect(await adapter.get('template-lock')).toBeNull();
     expect(await adapter.acquireLock('template-lock', 5_000)).toBe(true);

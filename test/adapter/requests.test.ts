@@ -1,5 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { executeLikeCore } from '../support/coreReference.mjs';
+import {
+  CLAIM_CONDITION,
+  FENCED_RECORD_CONDITION,
+  OWNER_UNMARKED_CONDITION,
+} from '../support/requestKinds.js';
 import { startTestTable, type TestTable } from '../support/testTable.js';
 
 let env: TestTable;
@@ -32,16 +37,24 @@ describe('ElectroDynamoAdapter requests per flow (core call sequence)', () => {
     });
     expect(claim).toMatchObject({
       TableName: env.table,
-      ConditionExpression: 'attribute_not_exists(#validUntil) OR #validUntil < :validUntil0',
-      ExpressionAttributeNames: { '#validUntil': 'validUntil' },
+      ConditionExpression: CLAIM_CONDITION,
+      ExpressionAttributeNames: { '#validUntil': 'validUntil', '#markedUntil': 'markedUntil' },
       Item: { pk: 'idem#first-execution', sk: 'idem', __edb_e__: 'idempotencyLock' },
       ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
     });
+    // The holder's record is fenced: stored only while its own lock still holds the key.
+    const token = (claim?.Item as { owner?: string } | undefined)?.owner;
     expect(store).toMatchObject({
       TableName: env.table,
-      Item: { pk: 'idem#first-execution', sk: 'idem', __edb_e__: 'idempotencyRecord' },
+      Item: {
+        pk: 'idem#first-execution',
+        sk: 'idem',
+        __edb_e__: 'idempotencyRecord',
+        storedBy: token,
+      },
+      ConditionExpression: FENCED_RECORD_CONDITION,
+      ExpressionAttributeValues: { ':lockOwner0': token, ':storedBy0': token },
     });
-    expect(store).not.toHaveProperty('ConditionExpression');
   });
 
   it('a replay sends 1 request', async () => {
@@ -157,7 +170,7 @@ describe('ElectroDynamoAdapter requests per flow (core call sequence)', () => {
       name: 'DeleteItemCommand',
       input: {
         Key: { pk: 'idem#release-only', sk: 'idem' },
-        ConditionExpression: '#owner = :owner0',
+        ConditionExpression: OWNER_UNMARKED_CONDITION,
         ExpressionAttributeValues: { ':owner0': owner },
       },
     });

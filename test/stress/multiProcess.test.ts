@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { runStress, SLOW_PHASE, violations } from '../../stress/harness.mjs';
+import {
+  FENCED_PHASE,
+  fencedViolations,
+  runFencedStress,
+  runStress,
+  SLOW_PHASE,
+  violations,
+} from '../../stress/harness.mjs';
 import { ADAPTER_MODES } from '../support/adapterModes.mjs';
 import { backend, startBackend } from '../support/backend.js';
 
@@ -54,5 +61,48 @@ describe.each(ADAPTER_MODES)(
       expect(result.renewals, context).toBeGreaterThan(0);
       expect(violations(result)).toEqual([]);
     }, 50_000);
+  },
+);
+
+// The fence needs TransactWriteItems, which dynalite lacks: DynamoDB Local only.
+describe.runIf(backend === 'dynamodb-local').each(ADAPTER_MODES)(
+  'ElectroDynamoAdapter across processes with fenced order writes and stalled holders ($mode mode)',
+  ({ options: adapterOptions }) => {
+    it('4 processes, 8 callers over 16 keys, a quarter stalled past the lease: one order per completed key, no answer lost', async () => {
+      // Prepare
+      const options = {
+        ...FENCED_PHASE,
+        processes: 4,
+        keys: 16,
+        callers: 8,
+        deadlineMs: 20_000,
+        fenced: { ...FENCED_PHASE.fenced, stallShare: 0.25 },
+      };
+      const { endpoint } = await startBackend();
+
+      // Act
+      const result = await runFencedStress({ ...options, endpoint, adapterOptions });
+
+      // Assess
+      const context = `seed ${result.seed}; ${result.samples.join('; ')}`;
+      expect(result.calls, context).toBe(16 * 8);
+      expect(result.stallKeys, context).toBe(4);
+      // Every key completes: a stall key by its taker, or by its stalled holder if none came.
+      expect(result.keysCompleted, context).toBe(16);
+      expect(result.orderItems, context).toBe(result.keysCompleted);
+      expect(result.duplicates, context).toBe(0);
+      expect(result.completedWithoutOrder, context).toBe(0);
+      expect(result.ordersWithoutAnswer, context).toBe(0);
+      expect(result.disagreements, context).toBe(0);
+      expect(result.lost, context).toBe(0);
+      // Keys without a stall: plain contention, renewal on, every caller answered.
+      expect(result.plainKeysIncomplete, context).toBe(0);
+      expect(result.plainKeyFailures, context).toBe(0);
+      expect(result.otherErrors, context).toBe(0);
+      expect(result.leaseLostOther, context).toBe(0);
+      // Without a stalled holder's fence failing, nothing was fenced.
+      expect(result.leaseLostStalled, context).toBeGreaterThan(0);
+      expect(fencedViolations(result)).toEqual([]);
+    }, 30_000);
   },
 );

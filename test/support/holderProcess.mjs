@@ -2,7 +2,8 @@
 // claim-on-miss mode through `get` first, as the core calls it), then
 // either does nothing more (and should exit by itself) or runs a handler of `handlerMs` and
 // stores its result, as the core would. Every step and lease event is a JSON line on stdout,
-// so the test can kill or stop it at a known point. Argument: JSON of the options below.
+// so the test can kill or stop it at a known point; a rejected `set` is reported (code and
+// fence reason) as a line too, not thrown. Argument: JSON of the options below.
 import { subscribe } from 'node:diagnostics_channel';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { loadBuiltPackage } from '../../stress/builtPackage.mjs';
@@ -11,7 +12,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const { endpoint, accessKeyId, table, key, lockTtl, handlerMs, mode, adapterOptions } = JSON.parse(
   process.argv[2],
 );
-const { ElectroDynamoAdapter, IDEMPOTENCY_CHANNELS } = await loadBuiltPackage();
+const { ElectroDynamoAdapter, IDEMPOTENCY_CHANNELS, fenceErrorReason } = await loadBuiltPackage();
 
 const say = (event, fields = {}) =>
   process.stdout.write(`${JSON.stringify({ event, at: Date.now(), ...fields })}\n`);
@@ -31,8 +32,17 @@ const acquired = await adapter.acquireLock(key, lockTtl);
 say('acquired', { acquired });
 if (mode === 'handler' && acquired) {
   await new Promise((resolve) => setTimeout(resolve, handlerMs));
-  await adapter.set(key, { response: { by: process.pid }, createdAt: Date.now(), ttl: 3_600_000 });
-  say('set');
+  try {
+    await adapter.set(key, {
+      response: { by: process.pid },
+      createdAt: Date.now(),
+      ttl: 3_600_000,
+    });
+    say('set');
+  } catch (error) {
+    // A holder whose lease was lost stores nothing over its successor (fenced set).
+    say('setRejected', { code: error?.code, reason: fenceErrorReason(error) });
+  }
   await adapter.releaseLock(key);
   say('released');
   client.destroy();

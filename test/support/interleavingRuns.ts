@@ -109,6 +109,8 @@ export function createFleet(
   table: string,
   lab: Interleaver,
   modes: readonly FleetMode[],
+  /** Options of instance `index` over its mode's (property (e): short leases, no renewal). */
+  optionsOf: (index: number) => Partial<ElectroDynamoAdapterOptions> = () => ({}),
 ): { instances: FleetInstance[]; close(): Promise<void> } {
   const instances = modes.map((mode, index) => {
     const client = createClient(bench.endpoint, {
@@ -120,6 +122,7 @@ export function createFleet(
       table,
       prefix: PREFIX,
       ...FLEET_MODES[mode],
+      ...optionsOf(index),
     });
     return { index, mode, client, adapter };
   });
@@ -350,7 +353,8 @@ export async function runCoreScenario(
   };
 }
 
-const isLockItem = (item: Record<string, unknown>) => item.owner !== undefined;
+const isLockItem = (item: Record<string, unknown>) =>
+  String(item.__edb_e__).endsWith('Lock');
 
 /**
  * Property (a), no faults: per key the handler ran exactly once, every caller got its response,

@@ -158,7 +158,7 @@ export async function runMethodScenario(
     lab.close();
     restoreClock();
   }
-  const isLock = (item: Record<string, unknown>) => item.owner !== undefined;
+  const isLock = (item: Record<string, unknown>) => String(item.__edb_e__).endsWith('Lock');
   const locksWhenQuiet = (await bench.itemsOf(table, keys)).filter(isLock);
   // Every holder releases (README "Claim on miss": releaseLock gives up a claim a get took,
   // as it gives up a lock): each instance releases each key once per acquisition it has not

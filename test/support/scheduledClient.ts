@@ -19,6 +19,10 @@ import { transientError } from './faults.js';
  *
  * (Labels end with the actor's name, so that a report reads as a story.)
  *
+ * A step may stand for a stall (`step(label, advanceMs)`): when fast-check releases it, the
+ * logical clock moves on by `advanceMs` besides its tick, as if the actor had been stuck that
+ * long (a handler that outlives its lease). Everyone's leases and deadlines see that time pass.
+ *
  * Time is logical too (`useLogicalClock`): `Date.now()` starts at the real time and advances by
  * `tickMs` per released task, so leases, lock-wait deadlines and the adapter's short-lived
  * verdicts depend on the interleaving only, not on the machine's speed. (The SDK signs with it
@@ -90,6 +94,8 @@ interface Parked {
   readonly actor: Actor;
   readonly label: string;
   readonly release: () => void;
+  /** Logical ms the clock moves on by, besides its tick, when this task is released. */
+  readonly advanceMs: number;
 }
 
 type SdkError = Error & { $metadata?: Record<string, unknown> };
@@ -107,7 +113,7 @@ export function throttleError(): SdkError {
 }
 
 /** `pk` of a low-level (marshalled) request, without the adapter's `<prefix>#`. */
-function defaultKeyOf(input: Record<string, unknown>): string {
+export function defaultKeyOf(input: Record<string, unknown>): string {
   const keyAttributes = (input.Key ?? input.Item) as Record<string, { S?: string }> | undefined;
   const pk = keyAttributes?.pk?.S ?? '?';
   const separator = pk.indexOf('#');
@@ -211,11 +217,14 @@ export class Interleaver {
     return actor?.lab === this ? actor : undefined;
   }
 
-  /** A point where fast-check decides who goes next (a handler's start or end, say). */
-  step(label: string): Promise<void> {
+  /**
+   * A point where fast-check decides who goes next (a handler's start or end, say). With
+   * `advanceMs`, a stall: its release moves the logical clock on by that much more.
+   */
+  step(label: string, advanceMs = 0): Promise<void> {
     const actor = this.actor();
     if (actor === undefined || actor.done || actor.parked || this.closed) return Promise.resolve();
-    return this.park(actor, `${label} ${actor.name}`);
+    return this.park(actor, `${label} ${actor.name}`, advanceMs);
   }
 
   /**
@@ -252,7 +261,11 @@ export class Interleaver {
         const label = `i${instance} ${target} ${key}`;
         await this.park(actor, `${label} send ${actor.name}`);
         const send = this.sends++;
-        const owner = (input.Item as { owner?: { S?: string } } | undefined)?.owner?.S;
+        // A record carries its holder's token too; only a lock put is a claim, renewal or rewrite.
+        const owner =
+          entityOf(input) === '(lock)'
+            ? (input.Item as { owner?: { S?: string } } | undefined)?.owner?.S
+            : undefined;
         const request: SentRequest = { send, instance, actor: actor.name, command, key, owner };
         this.sent.push(request);
         const state = context as { interleaverThrottledOut?: boolean };
@@ -296,11 +309,11 @@ export class Interleaver {
     return found;
   }
 
-  private park(actor: Actor, label: string): Promise<void> {
+  private park(actor: Actor, label: string, advanceMs = 0): Promise<void> {
     return new Promise<void>((release) => {
       actor.parked = true;
       actor.steps += 1;
-      this.parked.push({ actor, label, release });
+      this.parked.push({ actor, label, release, advanceMs });
       this.running -= 1;
       this.onActivity();
     });
@@ -315,12 +328,12 @@ export class Interleaver {
   private onActivity(): void {
     if (this.running !== 0) return;
     const parked = this.parked.splice(0).sort((a, b) => a.actor.id - b.actor.id);
-    for (const { actor, label, release } of parked) {
+    for (const { actor, label, release, advanceMs } of parked) {
       const onRelease: SchedulerAct = (trigger) => {
         // Synchronously, as fast-check picks it: the run is busy again from this moment.
         this.running += 1;
         this.released += 1;
-        this.clock += this.tickMs;
+        this.clock += this.tickMs + advanceMs;
         actor.parked = false;
         return trigger();
       };

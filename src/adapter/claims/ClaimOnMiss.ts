@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { EntityItem } from 'electrodb';
 import type { LockEntity } from '../../entities/createLockEntity.js';
 import type { RecordEntity } from '../../entities/createRecordEntity.js';
+import { markAsRecord } from '../fence/marks.js';
 import type { HeldLock, HeldLocks } from '../locks/HeldLocks.js';
 import { RENEW_AT_FRACTION } from '../locks/LeaseRenewal.js';
 import type { LeaseWatch } from '../locks/LeaseWatch.js';
@@ -75,12 +76,17 @@ export class ClaimOnMiss {
     if (outcome.holder === undefined) return null;
     const checkedAt = Date.now();
     const lock = parseAs(this.entities.lock, outcome.holder);
-    if (lock !== null) {
+    // A fence's mark that carries a response answers as the record it stands for.
+    const marked = markAsRecord(lock);
+    if (lock !== null && marked === null) {
       if (isLive(lock.validUntil, checkedAt))
         this.claims.keepLostClaim(key, lock.validUntil, checkedAt);
       return null;
     }
-    const item = await this.records.live(parseAs(this.entities.record, outcome.holder), checkedAt);
+    const item = await this.records.live(
+      marked ?? parseAs(this.entities.record, outcome.holder),
+      checkedAt,
+    );
     // A record replaced a claim of ours that an earlier get took and nobody confirmed: it must
     // not be confirmed now. (A claim taken after this get began is newer than what it saw.)
     if (item !== null) this.claims.takeClaim(key, now);

@@ -1,3 +1,4 @@
+import type { Mark } from '../fence/marks.js';
 import type { KeySlots, KeyStateMap } from '../shared/KeyStateMap.js';
 
 /** A lock this instance holds (or, with `holders` 0, failed to release and may retry). */
@@ -30,6 +31,8 @@ export interface HeldLock {
   storing: boolean;
   /** This acquisition's lapse was counted (`LeaseWatch`). */
   lapseSeen: boolean;
+  /** What a committed fence of this acquisition left on the key (renewal and `set` keep it). */
+  mark: Mark | undefined;
 }
 
 /**
@@ -91,6 +94,7 @@ export class HeldLocks {
       lost: false,
       storing: false,
       lapseSeen: false,
+      mark: undefined,
     };
     return slots.lock;
   }

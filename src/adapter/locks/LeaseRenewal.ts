@@ -81,6 +81,8 @@ export class LeaseRenewal {
     lock.renewal = undefined;
     const { token, acquiredAt } = lock;
     if (!this.stillHeld(key, lock, token)) return;
+    // A mark that carries the response is the key's record already: no lease is left to keep.
+    if (lock.mark?.withRecord) return;
     const capAt = acquiredAt + this.options.maxHoldMs;
     if (lock.validUntil >= capAt) {
       // The lease already reaches the cap: let it lapse there.
@@ -94,7 +96,7 @@ export class LeaseRenewal {
     lock.renewing = true;
     let outcome: Awaited<ReturnType<LockStore['renew']>>;
     try {
-      outcome = await this.locks.renew(key, token, validUntil);
+      outcome = await this.locks.renew(key, token, validUntil, lock.mark);
     } catch (error) {
       this.options.onStorageError(key, error, now);
       // Released or replaced meanwhile: the lease ended by our hand, not by lapsing.
@@ -113,6 +115,13 @@ export class LeaseRenewal {
       lock.renewing = false;
     }
     if (!this.stillHeld(key, lock, token)) return;
+    if (typeof outcome === 'object') {
+      // Our own lock, marked by a fence committed where this instance did not see it: the
+      // next renewal keeps the mark (none is needed once the mark answers as the record).
+      lock.mark = outcome.mark;
+      if (!outcome.mark.withRecord) this.schedule(key, lock, 0);
+      return;
+    }
     if (outcome !== 'renewed') {
       if (lock.storing) {
         // Not judged either: the record that met it is most likely our own.

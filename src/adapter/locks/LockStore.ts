@@ -1,6 +1,7 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { LockEntity } from '../../entities/createLockEntity.js';
 import { hasSubscribers, type LeaseLostReason, publish } from '../../events/channels.js';
+import { type Mark, markOf } from '../fence/marks.js';
 import {
   attemptsOf,
   createItemRead,
@@ -21,6 +22,7 @@ type LockValues = {
   readonly expiresAt: number;
 };
 type ClaimValues = LockValues & { readonly now: number };
+type MarkedLockValues = LockValues & { readonly committedAt: number; readonly markedUntil: number };
 
 // Values of the kinds requests carry, with the characters keys may hold, to check templates by.
 // Edge spaces, a combining accent, fractions, zero and a negative would show any trimming,
@@ -47,6 +49,11 @@ export type ClaimOutcome =
 /** What a renewal found in place of our lock when its condition failed. */
 export type RenewalLoss = Exclude<LeaseLostReason, 'lapsed'>;
 
+/** A renewal that met our own lock, marked by a fence this instance did not see commit. */
+export interface MarkFound {
+  readonly mark: Mark;
+}
+
 /**
  * How a lock is taken, renewed and released: single conditional requests on the one item per
  * cache key, which holds either a lock or a record. Every write after the claim is conditioned
@@ -56,6 +63,7 @@ export class LockStore {
   private readonly read: (cacheKey: string) => Promise<Record<string, unknown> | undefined>;
   private readonly claimParams: (values: ClaimValues) => object;
   private readonly renewParams: (values: LockValues) => object;
+  private readonly markedRenewParams: (values: MarkedLockValues) => object;
   private readonly releaseParams: (values: Pick<LockValues, 'cacheKey' | 'owner'>) => object;
 
   constructor(
@@ -67,25 +75,47 @@ export class LockStore {
     this.claimParams = requestTemplate(
       (values) =>
         this.lockPut(values)
+          // A key whose effects committed through a fence is never taken over, lapsed or not.
           .where(
-            ({ validUntil: itemValidUntil }, { notExists, lt }) =>
-              `${notExists(itemValidUntil)} OR ${lt(itemValidUntil, values.now)}`,
+            ({ validUntil: itemValidUntil, markedUntil }, { notExists, lt }) =>
+              `(${notExists(itemValidUntil)} OR ${lt(itemValidUntil, values.now)}) AND (${notExists(markedUntil)} OR ${lt(markedUntil, values.now)})`,
           )
           .params(),
       PROBE_CLAIMS,
     );
+    // A plain renewal must not replace a mark a fence left (its put would drop it): it then
+    // fails, and the renewal that follows rewrites the mark with the new lease.
     this.renewParams = requestTemplate(
       (values) =>
         this.lockPut(values)
-          .where(({ owner }, { eq }) => eq(owner, values.owner))
+          .where(
+            ({ owner, markedUntil }, { eq, notExists }) =>
+              `${eq(owner, values.owner)} AND ${notExists(markedUntil)}`,
+          )
           .params(),
       PROBE_LOCKS,
     );
+    this.markedRenewParams = requestTemplate(
+      (values) =>
+        locks
+          .put({ ...values })
+          .where(({ owner }, { eq }) => eq(owner, values.owner))
+          .params(),
+      [
+        { ...PROBE_LOCKS[0], committedAt: 1_700_000_000_000, markedUntil: 1_700_086_400_000 },
+        { ...PROBE_LOCKS[1], committedAt: 2, markedUntil: 7 },
+        { ...PROBE_LOCKS[2], committedAt: 0.5, markedUntil: -3 },
+      ],
+    );
+    // Releasing never removes a mark: the key stays closed to claims until the mark ends.
     this.releaseParams = requestTemplate(
       ({ cacheKey, owner: token }) =>
         locks
           .delete({ cacheKey })
-          .where(({ owner }, { eq }) => eq(owner, token))
+          .where(
+            ({ owner, markedUntil }, { eq, notExists }) =>
+              `${eq(owner, token)} AND ${notExists(markedUntil)}`,
+          )
           .params(),
       [
         { cacheKey: PROBE_LOCKS[0].cacheKey, owner: PROBE_LOCKS[0].owner },
@@ -181,27 +211,64 @@ export class LockStore {
    * of a renewal that committed meets its own token and succeeds again, so a lost answer needs
    * no resolving. Returns what holds the key instead when the lock is no longer ours.
    */
-  async renew(key: string, token: string, validUntil: number): Promise<'renewed' | RenewalLoss> {
-    const params = this.renewParams(lockValues(key, token, validUntil));
+  async renew(
+    key: string,
+    token: string,
+    validUntil: number,
+    mark?: Mark,
+  ): Promise<'renewed' | RenewalLoss | MarkFound> {
+    const values = lockValues(key, token, validUntil);
+    // A mark lives past the lease: the TTL sweeper must not take it with the lease.
+    const params =
+      mark === undefined
+        ? this.renewParams(values)
+        : this.markedRenewParams({
+            ...values,
+            expiresAt: toEpochSeconds(Math.max(validUntil, mark.markedUntil)),
+            committedAt: mark.committedAt,
+            markedUntil: mark.markedUntil,
+          });
     try {
       await sendPut(this.client, params, { ReturnValuesOnConditionCheckFailure: 'ALL_OLD' });
       return 'renewed';
     } catch (error) {
       if (!isConditionalCheckFailed(error)) throw error;
       const holder = await this.holderAfterRejection(key, error);
-      if (holder === undefined) return 'removed';
-      return parseAs(this.locks, holder) !== null ? 'taken-over' : 'replaced-by-record';
+      const found = this.ownMark(holder, token);
+      return found === undefined ? this.lossOf(holder) : { mark: found };
     }
+  }
+
+  /** The mark on our own lock item (owner `token`), if `holder` is one. */
+  ownMark(holder: Record<string, unknown> | undefined, token: string): Mark | undefined {
+    const lock = holder === undefined ? null : parseAs(this.locks, holder);
+    return lock === null || lock.owner !== token ? undefined : markOf(lock);
+  }
+
+  /** How a lock was lost, by what holds its key instead. */
+  lossOf(holder: Record<string, unknown> | undefined): RenewalLoss {
+    if (holder === undefined) return 'removed';
+    return parseAs(this.locks, holder) !== null ? 'taken-over' : 'replaced-by-record';
   }
 
   /**
    * Deletes the lock only while it still carries `token`: a holder whose lock lapsed and was
    * taken over leaves the new owner's lock alone, and a record that replaced the lock stays.
+   * Our own lock marked by a fence is not deleted (the key stays closed until the mark ends):
+   * its lease is ended instead, so that waiters stop at once and answer CONFLICT.
    */
-  async release(key: string, token: string): Promise<void> {
+  async release(key: string, token: string, mark?: Mark): Promise<void> {
+    if (mark !== undefined) {
+      // A mark that carries the response reads as the record already: nothing to end.
+      if (!mark.withRecord) await this.endMarkedLease(key, token, mark);
+      return;
+    }
     const params = this.releaseParams({ cacheKey: key, owner: token });
-    const result = await sendConditionalDelete(this.client, params);
-    if (!result.deleted && result.attempts > 1) {
+    const result = await sendConditionalDelete(this.client, params, {
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+    });
+    if (result.deleted) return;
+    if (result.attempts > 1) {
       // The first attempt most likely removed it; whatever holds the key now is not ours.
       publish('ambiguousWriteResolved', () => ({
         table: this.table,
@@ -210,7 +277,34 @@ export class LockStore {
         attempts: result.attempts,
         outcome: 'already-released',
       }));
+      return;
     }
+    // Where the rejection carries no item (dynalite, or an empty key), one read tells.
+    const holder = result.holder ?? (await this.read(key));
+    const found = this.ownMark(holder, token);
+    if (found !== undefined && !found.withRecord) await this.endMarkedLease(key, token, found);
+  }
+
+  /** Rewrites our marked lock with its lease ended now, keeping the mark. */
+  private async endMarkedLease(key: string, token: string, mark: Mark): Promise<void> {
+    const now = Date.now();
+    const params = this.markedRenewParams({
+      ...lockValues(key, token, now),
+      expiresAt: toEpochSeconds(Math.max(now, mark.markedUntil)),
+      committedAt: mark.committedAt,
+      markedUntil: mark.markedUntil,
+    });
+    try {
+      await sendPut(this.client, params);
+    } catch (error) {
+      // No longer ours: whatever holds the key now is someone else's to end.
+      if (!isConditionalCheckFailed(error)) throw error;
+    }
+  }
+
+  /** The key's item, by one consistent read, whoever wrote it. */
+  async itemAt(key: string): Promise<Record<string, unknown> | undefined> {
+    return this.read(key);
   }
 
   /** The owner token of the key's item, by one consistent read; undefined if it is no lock. */
@@ -233,7 +327,7 @@ export class LockStore {
    * What held the key when a conditional write was rejected: the item that came back with the
    * rejection, or, where none does (an empty key, or dynalite, which never returns it), a read.
    */
-  private async holderAfterRejection(
+  async holderAfterRejection(
     key: string,
     error: unknown,
   ): Promise<Record<string, unknown> | undefined> {

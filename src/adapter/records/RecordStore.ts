@@ -1,11 +1,14 @@
 import { type DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import type { EntityItem } from 'electrodb';
+import type { LockEntity } from '../../entities/createLockEntity.js';
 import type { RecordEntity } from '../../entities/createRecordEntity.js';
 import { createError } from '../../errors/createError.js';
 import { IdempotencyErrorCode } from '../../errors/IdempotencyErrorCode.js';
 import { publish } from '../../events/channels.js';
+import { markAsRecord } from '../fence/marks.js';
 import {
-  createConsistentGet,
+  createItemRead,
+  parseAs,
   sendConditionalDelete,
   toPutInput,
 } from '../requests/entityRequests.js';
@@ -15,18 +18,37 @@ import { itemBytes, MAX_ITEM_BYTES } from './itemSize.js';
 import type { StoredRecord } from './recordCodec.js';
 import { compressResponse, inflateResponse } from './responseCompression.js';
 
+/**
+ * Whom a record put must still find holding the key. `none`: anyone (a caller holding no lock
+ * overwrites). `owner`: the lock (or record) carrying the item's owner token. `owner-unmarked`:
+ * the same, and no mark of a fence this instance has not seen commit: such a mark must be
+ * carried over into the record, not dropped by it.
+ */
+export type PutFence = 'none' | 'owner' | 'owner-unmarked';
+
 /** How a record is read, written and removed. */
 export class RecordStore {
-  private readonly read: (cacheKey: string) => Promise<EntityItem<RecordEntity> | null>;
+  private readonly read: (cacheKey: string) => Promise<Record<string, unknown> | undefined>;
   /** Record puts by the attributes present (a status code, headers, a response or none). */
   private readonly putTemplates = new Map<string, (values: RequestValues) => object>();
 
   constructor(
     private readonly records: RecordEntity,
+    private readonly locks: LockEntity,
     private readonly client: DynamoDBClient,
     private readonly table: string,
   ) {
-    this.read = createConsistentGet(records, client, table);
+    this.read = createItemRead(records, client, table);
+  }
+
+  /**
+   * The key's record item, read consistently: a record, or a fence's mark that carries one;
+   * null for anything else.
+   */
+  private async readRecord(key: string): Promise<EntityItem<RecordEntity> | null> {
+    const item = await this.read(key);
+    if (item === undefined) return null;
+    return parseAs(this.records, item) ?? markAsRecord(parseAs(this.locks, item));
   }
 
   /**
@@ -34,7 +56,7 @@ export class RecordStore {
    * lock item or an expired record reads as null.
    */
   async getLive(key: string, now: () => number): Promise<EntityItem<RecordEntity> | null> {
-    return this.live(await this.read(key), now());
+    return this.live(await this.readRecord(key), now());
   }
 
   /** A record item read elsewhere, as `getLive` would return it. */
@@ -52,13 +74,13 @@ export class RecordStore {
    * over DynamoDB's size limit is sent with its response compressed; one still over the limit
    * fails with SERIALIZATION_ERROR and nothing is sent, so what the key held stays.
    */
-  async put(item: StoredRecord): Promise<void> {
-    let input = toPutInput(this.putParams(item));
+  async put(item: StoredRecord, fence: PutFence = 'none'): Promise<void> {
+    let input = toPutInput(this.putParams(item, fence));
     const bytes = itemBytes(input.Item);
     if (bytes > MAX_ITEM_BYTES) {
       // Without a response (the headers are what is large) there is nothing to compress.
       const compressed = item.response === undefined ? undefined : await compressResponse(item);
-      if (compressed !== undefined) input = toPutInput(this.records.put(compressed).params());
+      if (compressed !== undefined) input = toPutInput(this.buildPut(compressed, fence).params());
       const compressedBytes = itemBytes(input.Item);
       if (compressedBytes > MAX_ITEM_BYTES) {
         const sizes =
@@ -86,22 +108,40 @@ export class RecordStore {
         compressedBytes,
       }));
     }
+    // What held the key when a fence's condition failed comes back with the rejection.
+    if (fence !== 'none') input.ReturnValuesOnConditionCheckFailure = 'ALL_OLD';
     await this.client.send(new PutItemCommand(input));
   }
 
+  /** ElectroDB's put of the item, conditioned as `fence` says. */
+  private buildPut(item: StoredRecord, fence: PutFence) {
+    const put = this.records.put(item);
+    if (fence === 'none') return put;
+    // The lock item carries the token as `owner`; our own record (a retry of a put that
+    // committed) as `storedBy`.
+    return put.where(({ lockOwner, storedBy, markedUntil }, { eq, notExists }) => {
+      const token = item.storedBy;
+      const held =
+        fence === 'owner'
+          ? eq(lockOwner, token)
+          : `(${eq(lockOwner, token)} AND ${notExists(markedUntil)})`;
+      return `${held} OR ${eq(storedBy, token)}`;
+    });
+  }
+
   /** ElectroDB's put of the item, from a template per set of attributes where one applies. */
-  private putParams(item: StoredRecord): object {
+  private putParams(item: StoredRecord, fence: PutFence): object {
     const names = Object.keys(item).sort();
     const values = item as Record<string, unknown>;
     if (!names.every((name) => ['string', 'number'].includes(typeof values[name]))) {
       // A compressed response is binary: rare enough to leave to ElectroDB.
-      return this.records.put(item).params();
+      return this.buildPut(item, fence).params();
     }
-    const shape = names.map((name) => `${name}:${typeof values[name]}`).join(',');
+    const shape = `${fence}:${names.map((name) => `${name}:${typeof values[name]}`).join(',')}`;
     let template = this.putTemplates.get(shape);
     if (template === undefined) {
       template = requestTemplate(
-        (probe) => this.records.put(probe as unknown as StoredRecord).params(),
+        (probe) => this.buildPut(probe as unknown as StoredRecord, fence).params(),
         probesLike(names, values),
       );
       this.putTemplates.set(shape, template);

@@ -1,6 +1,7 @@
 import {
   type AttributeValue,
   DeleteItemCommand,
+  type DeleteItemCommandInput,
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
@@ -10,6 +11,7 @@ import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { createConversions, type EntityItem } from 'electrodb';
 import type { LockEntity } from '../../entities/createLockEntity.js';
 import type { RecordEntity } from '../../entities/createRecordEntity.js';
+import { markAsRecord } from '../fence/marks.js';
 
 /**
  * The entities model every request: keys, identifiers, attribute names and conditions all come
@@ -82,19 +84,6 @@ export function parseAs<E extends CacheKeyEntity>(
     .data as EntityItem<E> | null;
 }
 
-/** A strongly consistent read of the entity's item; another entity's item reads as null. */
-export function createConsistentGet<E extends CacheKeyEntity>(
-  entity: E,
-  client: DynamoDBClient,
-  table: string,
-): (cacheKey: string) => Promise<EntityItem<E> | null> {
-  const read = createItemRead(entity, client, table);
-  return async (cacheKey) => {
-    const item = await read(cacheKey);
-    return item === undefined ? null : parseAs(entity, item);
-  };
-}
-
 /** The low-level form of a put ElectroDB built, with its item marshalled. */
 export function toPutInput(params: object): PutItemCommandInput & {
   Item: Record<string, AttributeValue>;
@@ -116,7 +105,8 @@ export interface KeyItem {
 
 /**
  * A strongly consistent read of the key's one item, parsed as whichever entity wrote it: a
- * waiter polling the lock sees the record that replaced it in the same request.
+ * waiter polling the lock sees the record that replaced it in the same request. A fence's mark
+ * that carries a response reads as the record it stands for.
  */
 export function createKeyRead(
   records: RecordEntity,
@@ -129,7 +119,9 @@ export function createKeyRead(
     const item = await read(cacheKey);
     if (item === undefined) return { lock: null, record: null };
     const lock = parseAs(locks, item);
-    return lock !== null ? { lock, record: null } : { lock: null, record: parseAs(records, item) };
+    if (lock === null) return { lock: null, record: parseAs(records, item) };
+    const marked = markAsRecord(lock);
+    return marked === null ? { lock, record: null } : { lock: null, record: marked };
   };
 }
 
@@ -164,7 +156,11 @@ export function itemOfFailedCondition(error: unknown): Record<string, unknown> |
 export async function sendConditionalDelete(
   client: DynamoDBClient,
   params: object,
-): Promise<{ deleted: true } | { deleted: false; attempts: number }> {
+  extra: Pick<DeleteItemCommandInput, 'ReturnValuesOnConditionCheckFailure'> = {},
+): Promise<
+  | { deleted: true }
+  | { deleted: false; attempts: number; holder: Record<string, unknown> | undefined }
+> {
   const { Key = {}, ExpressionAttributeValues, ...rest } = params as PlainParams;
   try {
     await client.send(
@@ -173,11 +169,14 @@ export async function sendConditionalDelete(
         TableName: rest.TableName,
         Key: marshall(Key),
         ExpressionAttributeValues: marshallValues(ExpressionAttributeValues),
+        ...extra,
       }),
     );
     return { deleted: true };
   } catch (error) {
-    if (isConditionalCheckFailed(error)) return { deleted: false, attempts: attemptsOf(error) };
+    if (isConditionalCheckFailed(error)) {
+      return { deleted: false, attempts: attemptsOf(error), holder: itemOfFailedCondition(error) };
+    }
     throw error;
   }
 }
