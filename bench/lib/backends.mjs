@@ -59,6 +59,9 @@ async function startLocal(log) {
     throw error;
   }
   const release = dynamoDbLocalRelease();
+  // DynamoDB Local sends telemetry unless told not to (it reads this variable; the JVM inherits
+  // this process's environment): the run stays on 127.0.0.1.
+  process.env.DDB_LOCAL_TELEMETRY ??= '0';
   const t = Date.now();
   // One database whatever the credentials and region (they are the same for every client here).
   const local = await startDynamoDbLocal({ sharedDb: true });

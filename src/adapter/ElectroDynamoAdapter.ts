@@ -15,7 +15,7 @@ import type { IdempotencyRecord, StorageAdapter } from '../types.js';
 import { ClaimOnMiss } from './claims/ClaimOnMiss.js';
 import { ClaimStates } from './claims/ClaimStates.js';
 import { type FenceDeps, LOST_TO, LockFence } from './fence/Fence.js';
-import { noteAcquired } from './fence/FenceScope.js';
+import { acquisitionInScope, noteAcquired } from './fence/FenceScope.js';
 import { fenceErrorReason, leaseLostError } from './fence/fenceErrors.js';
 import { stampRecord } from './fence/marks.js';
 import { type HeldLock, HeldLocks } from './locks/HeldLocks.js';
@@ -181,9 +181,12 @@ export class ElectroDynamoAdapter implements StorageAdapter {
       this.waits.forgetReceipt(key);
       this.claimStates.takeClaim(key);
       // The acquisition this record completes; a newer one taken meanwhile is not its to end.
-      const lock = this.held.lock(key);
+      // In a fence scope, the one this execution made: another execution of the key on this
+      // instance may have taken its lapsed lock over, and must not be mistaken for it.
+      const scoped = acquisitionInScope(this, key) as HeldLock | undefined;
+      const lock = scoped ?? this.held.lock(key);
       // A holder's record is fenced: stored only while the item still carries its owner token.
-      const fenced = lock !== undefined && lock.holders > 0 ? lock : undefined;
+      const fenced = lock !== undefined && (lock.holders > 0 || lock === scoped) ? lock : undefined;
       if (fenced !== undefined) stampRecord(item, fenced.token, fenced.mark);
       this.held.markStoring(lock, true);
       // A record stored after the holder's lease ended may land over a successor's lock.
@@ -364,9 +367,11 @@ export class ElectroDynamoAdapter implements StorageAdapter {
   /** The fence scope this acquisition runs in (if any) can hand out its fence while it is held. */
   private enterFenceScope(key: string, lock: HeldLock): void {
     noteAcquired({
+      holder: this,
       key,
+      acquisition: lock,
       fence: () => {
-        if (this.held.lock(key) !== lock || lock.holders === 0) return undefined;
+        if (lock.ended || lock.holders === 0) return undefined;
         let fence = this.fences.get(lock);
         if (fence === undefined) {
           fence = new LockFence(key, lock, this.fenceDeps);

@@ -113,6 +113,32 @@ describe('ElectroDynamoAdapter when a write fails', () => {
     expect(await env.adapter().acquireLock('failed-set', 60_000)).toBe(true);
   });
 
+  it('regression: a set whose answer was lost for good (STORAGE_ERROR) keeps its committed record through the release that follows', async () => {
+    // Prepare: the record put commits, then its answer is lost with an error the SDK does not
+    // retry: the caller sees STORAGE_ERROR for a record that is stored. (When records carried the
+    // holder's token under the lock's own `owner` name, the release deleted it.)
+    const { client, adapter } = env.isolatedAdapter();
+    await adapter.acquireLock('lost-set-answer', 60_000);
+    const fault = loseNextResponse(client, isRecordPut, () =>
+      Object.assign(new Error('Injected lost answer'), { name: 'InjectedFailure' }),
+    );
+
+    // Act: as the core does after a failed set
+    const error = await adapter
+      .set('lost-set-answer', { response: 'stored', createdAt: Date.now(), ttl: 60_000 })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    await adapter.releaseLock('lost-set-answer');
+
+    // Assess
+    expect(fault.fired).toBe(true);
+    expect(error).toMatchObject({ code: 'STORAGE_ERROR' });
+    expect((await env.adapter().get('lost-set-answer'))?.response).toBe('stored');
+    expect(await env.adapter().acquireLock('lost-set-answer', 60_000)).toBe(false);
+  });
+
   it('a releaseLock retried after its STORAGE_ERROR still releases the lock', async () => {
     // Prepare
     const { client, adapter } = env.isolatedAdapter();

@@ -1,7 +1,14 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ElectroDynamoAdapter } from '../../src/adapter/ElectroDynamoAdapter.js';
-import { sleep } from '../support/async.js';
-import { createClient } from '../support/backend.js';
+import { currentFence, type Fence, fenceErrorReason, runInFenceScope } from '../../src/index.js';
+import type { ElectroDynamoAdapterOptions } from '../../src/options.js';
+import type { StorageAdapter } from '../../src/types.js';
+import { settle, sleep } from '../support/async.js';
+import { backend, createClient } from '../support/backend.js';
+import { executeLikeCore } from '../support/coreReference.mjs';
+import { ordersOf } from '../support/fenceInterleavings.js';
 import { type Bench, PREFIX, startBench } from '../support/interleavingRuns.js';
 import { gateRequest, isLockPut, isRecordPut } from '../support/requestGates.js';
 
@@ -24,7 +31,7 @@ const LEASE_MS = 30_000;
 const record = (response: unknown) => ({ response, createdAt: Date.now(), ttl: 3_600_000 });
 
 /** An adapter on a client of its own, so that gates put on it stay out of other tests. */
-function isolated(options: { claimOnMiss?: boolean } = {}) {
+function isolated(options: Partial<ElectroDynamoAdapterOptions> = {}) {
   const client = createClient(bench.endpoint);
   const adapter = new ElectroDynamoAdapter({ client, table, prefix: PREFIX, ...options });
   return { client, adapter };
@@ -365,6 +372,42 @@ describe('interleaving regressions: adapter bugs', () => {
     expect(free).toBe(true);
   });
 
+  it("a set through an instance that holds the key is that holder's set, fenced: when another set of the instance replaced the lock meanwhile, it is refused (lease-lost) and writes nothing", async () => {
+    // Found by property (b), FC_SEED=1075543727 FC_PATH=16 on DynamoDB Local, once set() was
+    // fenced: i1's a2 stored while a1's claim was on its way (so unfenced, over a1's lock),
+    // then a0's set, begun before a2's set had settled which lock it replaced, was fenced with
+    // a1's token and refused. Nothing was written; a2's record stands.
+    const key = 'fenced-set-after-own-unfenced-set';
+    const { client, adapter: x } = isolated();
+    const other = bench.reader(table);
+
+    // x claims; the claim commits, its answer is held back.
+    const claimAnswer = gateRequest(client, 'answer', isLockPut);
+    const acquiring = x.acquireLock(key, LEASE_MS);
+    await claimAnswer.reached;
+    // x stores (no lock held yet: unfenced); the put commits over the lock, its answer held.
+    const storeAnswer = gateRequest(client, 'answer', isRecordPut);
+    const storing = x.set(key, record('first'));
+    await storeAnswer.reached;
+    claimAnswer.release();
+    expect(await acquiring).toBe(true);
+    // The first set's answer comes; the read that tells which lock it replaced is held.
+    const settleRead = gateRequest(client, 'send', (name) => name === 'GetItemCommand');
+    storeAnswer.release();
+    await settleRead.reached;
+    // Meanwhile a second set through x: x holds the key, so it is fenced with the claim's token.
+    const second = await settle(x.set(key, record('second')));
+    settleRead.release();
+    await storing;
+    const stored = (await other.get(key))?.response;
+    client.destroy();
+
+    expect({ reason: fenceErrorReason(second), stored }).toEqual({
+      reason: 'lease-lost',
+      stored: 'first',
+    });
+  });
+
   it.each([
     // Found by property (b), FC_SEEDs 81-87 (e.g. FC_SEED=83 FC_PATH=302), once set() began to
     // forget only the acquisition it completes: a lock taken while the put was in flight stays
@@ -463,4 +506,262 @@ describe('interleaving regressions: adapter bugs', () => {
 
     expect(free).toBe(true);
   });
+});
+
+// Property (e), the fence (interleavings.test.ts), found these; each replays its counterexample
+// by hand, with real time: an instance with renewal off, a handler held past its short lease,
+// another execution of the key on the same instance taking the lapsed lock over. The root of all
+// of them: an instance kept one lock per key, so when another execution on the instance took the
+// lapsed lock over, the stalled execution's own acquisition was forgotten: its late `set` was
+// fenced with the successor's token (or, once the successor had stored, not fenced at all), and
+// its `currentFence()` found no lock. Fixed: in a fence scope, `set` and `currentFence()` use the
+// acquisition this execution made (README "Fencing").
+
+/** Transactions: DynamoDB Local and DynamoDB; dynalite has none. */
+const transactions = backend !== 'dynalite';
+/** The stalled execution's lease (renewal off), and a wait past it. */
+const SHORT_LEASE_MS = 150;
+const PAST_SHORT_LEASE_MS = SHORT_LEASE_MS + 100;
+
+/** The user's document client on the instance's own client (the same marshalling options). */
+const documentsOn = (client: DynamoDBClient) =>
+  DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+
+/** Writes the execution's order item through `fence`, handing it `response`. */
+async function placeOrder(
+  doc: DynamoDBDocumentClient,
+  fence: Fence,
+  by: string,
+  response: string,
+): Promise<string> {
+  await fence.send(doc, {
+    TransactItems: [
+      fence.item({ response: { response } }),
+      {
+        Put: {
+          TableName: table,
+          Item: { pk: `order#${fence.key}#${by}`, sk: 'order', orderFor: fence.key, by },
+        },
+      },
+    ],
+  });
+  return response;
+}
+
+/** A promise opened by hand. */
+function gate() {
+  let open: () => void = () => {};
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { opened, open };
+}
+
+/**
+ * One execution of the core's sequence in a fence scope of its own, whose handler takes its
+ * fence, then stalls until `resume()`, then runs `handler` with that fence (it may ask for the
+ * fence again). `reached`: the handler runs, the lock is held. `done`: the caller's error, or
+ * undefined once it got a response (`response`).
+ */
+function stalledExecution(
+  adapter: StorageAdapter,
+  key: string,
+  handler: (fenceAtStart: Fence) => Promise<string>,
+) {
+  const reached = gate();
+  const resumed = gate();
+  let response: string | undefined;
+  const done = settle(
+    runInFenceScope(() =>
+      executeLikeCore(
+        adapter,
+        key,
+        async () => {
+          const fence = currentFence();
+          reached.open();
+          await resumed.opened;
+          return handler(fence);
+        },
+        { lockTtl: SHORT_LEASE_MS, lockTimeout: 5_000, lockPollInterval: 10 },
+      ).then((value) => {
+        response = value;
+      }),
+    ),
+  );
+  return { reached: reached.opened, resume: resumed.open, done, response: () => response };
+}
+
+/** One execution of the core's sequence in a fence scope of its own, with a long lease. */
+const execute = (adapter: StorageAdapter, key: string, handler: () => Promise<string>) =>
+  runInFenceScope(() =>
+    executeLikeCore(adapter, key, handler, {
+      lockTtl: LEASE_MS,
+      lockTimeout: 5_000,
+      lockPollInterval: 10,
+    }),
+  );
+
+const ordersBy = async (key: string) =>
+  ((await ordersOf(bench, table, [key])).get(key) ?? []).map((order) => order.by).sort();
+
+describe('interleaving regressions: the fence (e), executions of one key on one instance', () => {
+  it('fence scopes on one instance: a stalled holder whose key another execution of the instance took over and stored must have its late set refused (lease-lost), leaving that record', async () => {
+    // Derived from property (e), FC_SEED=7 FC_PATH=4, with no fenced transaction (so dynalite
+    // runs it too): the successor's set forgot the instance's lock of the key, so the stalled
+    // holder's set is not fenced and overwrites. Both callers "succeed", with two responses.
+    const key = 'late-set-after-same-instance-successor-stored';
+    const { client, adapter: x } = isolated({ lockRenewal: false });
+    const other = bench.reader(table);
+
+    const a = stalledExecution(x, key, async () => 'from A');
+    await a.reached;
+    await sleep(PAST_SHORT_LEASE_MS);
+    // B, on the same instance, takes the lapsed lock over and completes the key.
+    expect(await execute(x, key, async () => 'from B')).toBe('from B');
+    // A resumes: the key is no longer its own.
+    a.resume();
+    const aError = await a.done;
+    const stored = (await other.get(key))?.response;
+    client.destroy();
+
+    expect({ aResponse: a.response(), aReason: fenceErrorReason(aError), stored }).toEqual({
+      aResponse: undefined,
+      aReason: 'lease-lost',
+      stored: 'from B',
+    });
+  });
+
+  it.runIf(transactions)(
+    "DynamoDB Local only (transactions): fence scopes on one instance: a stalled holder's late set must not overwrite the record of the execution of the instance that took its key over and committed through the fence, nor drop its mark (else a retry runs the handler again)",
+    async () => {
+      // Found by property (e), FC_SEED=7 FC_PATH=4 (i0, claim-on-miss, short leases: c0 stalls
+      // before its fenced write; c1's wait ends in CONFLICT, its retry takes the key over,
+      // commits with its response and stores; c0's fenced write is refused, but its error
+      // record replaces c1's record, unfenced and unmarked: the key read nothing once it
+      // expired). Here a retry after that expiry runs the handler again: a second order.
+      const key = 'late-set-drops-same-instance-mark';
+      const { client, adapter: x } = isolated({ lockRenewal: false });
+      const doc = documentsOn(client);
+      const third = isolated();
+      const thirdDoc = documentsOn(third.client);
+      const other = bench.reader(table);
+
+      const a = stalledExecution(x, key, (fence) => placeOrder(doc, fence, 'A', 'from A'));
+      await a.reached;
+      await sleep(PAST_SHORT_LEASE_MS);
+      const b = await execute(x, key, () => placeOrder(doc, currentFence(), 'B', 'from B'));
+      expect(b).toBe('from B');
+      // A resumes: its fenced write is refused; the core then stores A's error record.
+      a.resume();
+      const aError = await a.done;
+      const storedAfterA = (await other.get(key))?.response;
+      // An error record lives min(lockTtl, ttl): past it, a retry on another instance.
+      await sleep(PAST_SHORT_LEASE_MS);
+      const retry = await execute(third.adapter, key, () =>
+        placeOrder(thirdDoc, currentFence(), 'C', 'from C'),
+      ).catch((error: unknown) => `failed: ${fenceErrorReason(error) ?? String(error)}`);
+      const orders = await ordersBy(key);
+      client.destroy();
+      third.client.destroy();
+
+      expect({ aReason: fenceErrorReason(aError), storedAfterA, retry, orders }).toEqual({
+        aReason: 'lease-lost',
+        storedAfterA: 'from B',
+        // The key is marked (and its record is B's): the retry replays B's response.
+        retry: 'from B',
+        orders: ['B'],
+      });
+    },
+  );
+
+  it.runIf(transactions).each([
+    // Found by property (e), FC_SEED=3 FC_PATH=6 (i0, default, short leases: c0 stalls holding
+    // its fence, c2 takes the key over and commits with its response; c0's error record, fenced
+    // with c2's token, replaces c2's mark until c2 stores).
+    { when: 'after it committed through the fence', key: 'late-set-over-same-instance-mark' },
+    // Found by property (e), FC_SEED=6 FC_PATH=1 (i0: c3's error record, fenced with c1's token,
+    // replaces c1's lock; c1's fenced write is then refused although nobody took its key).
+    { when: 'before it committed', key: 'late-set-over-same-instance-lock' },
+  ])(
+    'DynamoDB Local only (transactions): fence scopes on one instance: a stalled holder whose key another execution of the instance holds must have its late set refused ($when): that execution commits once and its response stands',
+    async ({ when, key }) => {
+      const { client, adapter: x } = isolated({ lockRenewal: false });
+      const doc = documentsOn(client);
+      const other = bench.reader(table);
+
+      const a = stalledExecution(x, key, (fence) => placeOrder(doc, fence, 'A', 'from A'));
+      await a.reached;
+      await sleep(PAST_SHORT_LEASE_MS);
+      // B, on the same instance, takes the lapsed lock over; its handler stalls before or
+      // after its fenced write.
+      const bCommits = when === 'after it committed through the fence';
+      const bReached = gate();
+      const bResumed = gate();
+      const b = settle(
+        execute(x, key, async () => {
+          const fence = currentFence();
+          if (bCommits) await placeOrder(doc, fence, 'B', 'from B');
+          bReached.open();
+          await bResumed.opened;
+          if (!bCommits) await placeOrder(doc, fence, 'B', 'from B');
+          return 'from B';
+        }),
+      );
+      await bReached.opened;
+      // A resumes: its fenced write is refused, and so must be the error record the core
+      // stores after it.
+      a.resume();
+      const aError = await a.done;
+      const storedWhileBHolds = (await other.get(key))?.response ?? null;
+      bResumed.open();
+      const bError = await b;
+      const stored = (await other.get(key))?.response;
+      const orders = await ordersBy(key);
+      client.destroy();
+
+      expect({
+        aReason: fenceErrorReason(aError),
+        storedWhileBHolds,
+        bError,
+        stored,
+        orders,
+      }).toEqual({
+        aReason: 'lease-lost',
+        // A mark that carries a response answers as the record; a lock reads as none.
+        storedWhileBHolds: bCommits ? 'from B' : null,
+        bError: undefined,
+        stored: 'from B',
+        orders: ['B'],
+      });
+    },
+  );
+
+  it.runIf(transactions)(
+    'DynamoDB Local only (transactions): fence scopes on one instance: currentFence() in a stalled holder whose key another execution of the instance took over answers lease-lost (CONFLICT), as when another instance took it, not no-lock (INVALID_CONFIG)',
+    async () => {
+      // Found by property (e), FC_SEED=8 FC_PATH=3 (i0, claim-on-miss: c2's claim took the key
+      // over from c1 before c1's handler asked for its fence; c1 got INVALID_CONFIG no-lock);
+      // also FC_SEED=4 FC_PATH=19, FC_SEED=5 FC_PATH=28. When another instance takes the key
+      // over, the same handler gets its fence and the fence says lease-lost.
+      const key = 'fence-asked-after-same-instance-takeover';
+      const { client, adapter: x } = isolated({ lockRenewal: false });
+      const doc = documentsOn(client);
+
+      // A asks for its fence only once it resumes.
+      const a = stalledExecution(x, key, () => placeOrder(doc, currentFence(), 'A', 'from A'));
+      await a.reached;
+      await sleep(PAST_SHORT_LEASE_MS);
+      expect(await execute(x, key, () => placeOrder(doc, currentFence(), 'B', 'from B'))).toBe(
+        'from B',
+      );
+      a.resume();
+      const aError = await a.done;
+      client.destroy();
+
+      expect({
+        code: (aError as { code?: unknown }).code,
+        reason: fenceErrorReason(aError),
+      }).toEqual({ code: 'CONFLICT', reason: 'lease-lost' });
+    },
+  );
 });

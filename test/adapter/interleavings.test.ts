@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fenceErrorReason } from '../../src/index.js';
 import { backend } from '../support/backend.js';
 import {
   describeFenceRun,
@@ -51,8 +52,6 @@ const numRuns = Number(process.env.FC_RUNS ?? 40);
 console.log(`interleavings: FC_SEED=${seed} FC_RUNS=${numRuns} on ${backend}`);
 /** Per property: generous, so that a long FC_RUNS is not cut short (a run takes 30-100 ms). */
 const PROPERTY_TIMEOUT_MS = 30_000 + numRuns * 1_000;
-/** Runs of (e), whose runs are longer (transactions, takeovers): half as many. */
-const FENCE_RUNS = Math.max(1, Math.ceil(numRuns / 2));
 /** Leases and waits of (a): 30 s of logical time (1 ms per task), never reached in a run. */
 const LOCK_TIMEOUT_MS = 30_000;
 
@@ -84,10 +83,9 @@ afterAll(() => {
 async function check<Ts extends [unknown, ...unknown[]]>(
   property: string,
   prop: fc.IAsyncPropertyWithHooks<Ts>,
-  runs = numRuns,
 ): Promise<void> {
   try {
-    await fc.assert(prop, { seed, numRuns: runs, endOnFailure: true, ...(path && { path }) });
+    await fc.assert(prop, { seed, numRuns, endOnFailure: true, ...(path && { path }) });
   } catch (error) {
     const failedPath = /path: "([^"]*)"/.exec(String((error as Error).message))?.[1];
     const replay = `replay: FC_SEED=${seed} FC_PATH=${failedPath ?? '?'} npx vitest run test/adapter/interleavings.test.ts -t '${property}'`;
@@ -233,6 +231,7 @@ describe('interleavings of direct method calls (b)', () => {
         waitReceipt: 0,
         localCache: 0,
         lostVerdict: 0,
+        fencedSet: 0,
       };
       await check(
         property,
@@ -343,10 +342,10 @@ const fenceInstanceArb: fc.Arbitrary<FenceInstanceSpec> = fc.record({
 const fenceScenarioArb: fc.Arbitrary<FenceScenario> = fc
   .array(fenceInstanceArb, { minLength: 2, maxLength: 3 })
   // One slow instance at least: takeovers need a lease that lapses.
-  .map(([first, ...rest]) =>
-    rest.some((spec) => spec.slow)
-      ? [first as FenceInstanceSpec, ...rest]
-      : [{ ...(first as FenceInstanceSpec), slow: true }, ...rest],
+  .map((instances) =>
+    instances.some((spec) => spec.slow)
+      ? instances
+      : instances.map((spec, index) => (index === 0 ? { ...spec, slow: true } : spec)),
   )
   .chain((instances) =>
     fc.record({
@@ -401,12 +400,36 @@ describe.runIf(backend !== 'dynalite')(
               throw new Error(`${problems.join('\n')}\nrun:\n${describeFenceRun(run, s.report())}`);
             }
           }),
-          FENCE_RUNS,
         );
         console.log(`fence outcomes: ${JSON.stringify(totals)}`);
       },
       PROPERTY_TIMEOUT_MS,
     );
+
+    it('replays: one seed gives the same interleavings, stalls, fenced writes and outcomes', async () => {
+      const table = await bench.table('fence-replay');
+      const passes: string[][] = [[], []];
+      for (const trace of passes) {
+        await fc.assert(
+          fc.asyncProperty(fc.scheduler(), fenceScenarioArb, async (s, scenario) => {
+            const runId = `r${++runCounter}`;
+            const run = await runFenceScenario(bench, s, scenario, { table, runId });
+            const outcomes = run.callers.flatMap(({ attempts }) =>
+              attempts.map(({ result }) =>
+                result.ok
+                  ? JSON.stringify(result.response)
+                  : `${codeOf(result.error)} ${fenceErrorReason(result.error) ?? ''}`,
+              ),
+            );
+            const orders = [...run.orders.values()].flat().map((order) => `${order.by}#${order.n}`);
+            const tasks = s.report().map((task) => `${task.label}:${task.status}`);
+            trace.push([...tasks, ...outcomes, ...orders].join('|').replaceAll(runId, 'R'));
+          }),
+          { seed, numRuns: 4 },
+        );
+      }
+      expect(passes[1]).toEqual(passes[0]);
+    });
   },
 );
 

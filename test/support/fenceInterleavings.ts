@@ -140,7 +140,7 @@ function slowOptions(spec: FenceInstanceSpec): Partial<ElectroDynamoAdapterOptio
 }
 
 /** Every order item of the table written for one of `keys` (a consistent scan). */
-async function ordersOf(bench: Bench, table: string, keys: readonly string[]) {
+export async function ordersOf(bench: Bench, table: string, keys: readonly string[]) {
   const wanted = new Set(keys);
   const orders = new Map<string, Record<string, unknown>[]>(keys.map((key) => [key, []]));
   let start: Record<string, unknown> | undefined;
@@ -238,7 +238,8 @@ export async function runFenceScenario(
               {
                 Put: {
                   TableName: table,
-                  Item: { pk: `order#${key}#${name}`, sk: 'order', orderFor: key, by: name, n },
+                  // One item per execution: a second commit, even by a retry, is a second item.
+                  Item: { pk: `order#${key}#${n}`, sk: 'order', orderFor: key, by: name, n },
                 },
               },
             ],
@@ -311,7 +312,7 @@ export interface FenceOutcomes {
   leaseLost: number;
   /** Callers that waited on a holder that stored nothing (a lapsed lease): the core's CONFLICT. */
   waiterConflicts: number;
-  /** Claims that took a key over from a live caller (a lapsed lease). */
+  /** Attempts whose key another caller claimed after them (their lease lapsed): taken over. */
   takeovers: number;
   /** Fenced writes committed, and of them with the response handed to the fence. */
   commits: number;
@@ -323,6 +324,15 @@ export interface FenceOutcomes {
 }
 
 const isLockItem = (item: Record<string, unknown>) => String(item.__edb_e__).endsWith('Lock');
+
+/** A response for a message: a stored error (the core's serialized form) by its name and message. */
+function show(response: unknown): string {
+  const error = response as { '@@idempotency/error'?: boolean; name?: string; message?: string };
+  if (error?.['@@idempotency/error'] === true) {
+    return `error record ${String(error.name)} "${String(error.message).slice(0, 90)}…"`;
+  }
+  return JSON.stringify(response);
+}
 
 /** The successful lock puts (claims, lease rewrites) of `actor` on `key`, in send order. */
 const lockPutsOf = (run: FenceRun, key: string, actor?: string) =>
@@ -396,13 +406,11 @@ export function fenceViolations(run: FenceRun): { problems: string[]; outcomes: 
     if (callers.length > 0 && orders.length === 0) outcomes.keysWithoutOrder += 1;
     if (winner !== undefined && !isDeepStrictEqual(stored?.response, winner.response)) {
       problems.push(
-        `${key}: ${winner.by}'s order committed, but the key reads ${JSON.stringify(stored?.response)} instead of ${JSON.stringify(winner.response)}`,
+        `${key}: ${winner.by}'s order committed, but the key reads ${show(stored?.response)} instead of ${show(winner.response)}`,
       );
     }
     if (order === undefined && stored !== null) {
-      problems.push(
-        `${key}: no order committed, yet the key reads ${JSON.stringify(stored.response)}`,
-      );
+      problems.push(`${key}: no order committed, yet the key reads ${show(stored.response)}`);
     }
     // Another caller's claim after the attempt's first one: the key was taken over from it.
     const takenOver = (actor: string, attempt: Attempt) => {
@@ -427,7 +435,7 @@ export function fenceViolations(run: FenceRun): { problems: string[]; outcomes: 
         if (result.ok) {
           if (winner === undefined || !isDeepStrictEqual(result.response, stored?.response)) {
             problems.push(
-              `${key}: ${name} got ${JSON.stringify(result.response)} but the key reads ${JSON.stringify(stored?.response)} (order by ${String(order?.by ?? 'nobody')})`,
+              `${key}: ${name} got ${show(result.response)} but the key reads ${show(stored?.response)} (order by ${String(order?.by ?? 'nobody')})`,
             );
           }
           continue;
@@ -466,7 +474,9 @@ export function fenceViolations(run: FenceRun): { problems: string[]; outcomes: 
     if (item.markedUntil !== undefined) {
       outcomes.marksLeft += 1;
     } else {
-      problems.push(`${String(item.cacheKey)} still locked once quiet (owner ${String(item.owner)})`);
+      problems.push(
+        `${String(item.cacheKey)} still locked once quiet (owner ${String(item.owner)})`,
+      );
     }
   }
   return { problems, outcomes };
@@ -479,7 +489,7 @@ export function describeFenceRun(run: FenceRun, report: readonly { label: string
     const spec = run.scenario.callers[Number(caller.name.slice(1))];
     const ends = caller.attempts.map(({ result }) =>
       result.ok
-        ? `ok ${JSON.stringify(result.response)}`
+        ? `ok ${show(result.response)}`
         : `${codeOf(result.error)} ${fenceErrorReason(result.error) ?? ''}`.trim(),
     );
     lines.push(

@@ -353,8 +353,7 @@ export async function runCoreScenario(
   };
 }
 
-const isLockItem = (item: Record<string, unknown>) =>
-  String(item.__edb_e__).endsWith('Lock');
+const isLockItem = (item: Record<string, unknown>) => String(item.__edb_e__).endsWith('Lock');
 
 /**
  * Property (a), no faults: per key the handler ran exactly once, every caller got its response,

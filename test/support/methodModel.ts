@@ -1,4 +1,5 @@
 import type { Scheduler } from 'fast-check';
+import { fenceErrorReason } from '../../src/index.js';
 import type { IdempotencyRecord, StorageAdapter } from '../../src/types.js';
 import {
   type AdapterCall,
@@ -333,7 +334,12 @@ export interface MethodCheck {
   readonly problems: string[];
   /** How often a documented exception explained a `get` the register alone would not. */
   readonly exceptionsUsed: Record<
-    'claimReceipt' | 'heldByOwnInstance' | 'waitReceipt' | 'localCache' | 'lostVerdict',
+    | 'claimReceipt'
+    | 'heldByOwnInstance'
+    | 'waitReceipt'
+    | 'localCache'
+    | 'lostVerdict'
+    | 'fencedSet',
     number
   >;
 }
@@ -406,6 +412,7 @@ export function methodViolations(run: MethodRun): MethodCheck {
     waitReceipt: 0,
     localCache: 0,
     lostVerdict: 0,
+    fencedSet: 0,
   };
   if (run.unscheduled !== 0) problems.push(`${run.unscheduled} requests escaped the scheduler`);
   const modes = run.scenario.modes.map((mode) => FLEET_MODES[mode]);
@@ -425,13 +432,25 @@ export function methodViolations(run: MethodRun): MethodCheck {
   }
   const writtenValue = (write: AdapterCall): Value =>
     write.method === 'set' ? (setValue.get(write) ?? '?') : null;
+  // A set the fence refused wrote nothing: it is no write of the register.
+  const refusedByFence = (call: AdapterCall) =>
+    call.method === 'set' &&
+    call.outcome?.ok === false &&
+    fenceErrorReason(call.outcome.error) === 'lease-lost';
   const writesOf = (key: string) =>
-    calls.filter((call) => call.key === key && (call.method === 'set' || call.method === 'delete'));
+    calls.filter(
+      (call) =>
+        call.key === key &&
+        (call.method === 'set' || call.method === 'delete') &&
+        !refusedByFence(call),
+    );
+  /** Per set, whether its instance held the key when it began: such a set is fenced. */
+  const heldAtStart = new Map<AdapterCall, boolean>();
 
-  // Outcomes every call must have.
+  // Outcomes every call must have (a set the fence refused is judged after the walk below).
   for (const call of calls) {
     if (call.outcome === undefined) problems.push(`${describe(call)} never settled`);
-    else if (!call.outcome.ok) {
+    else if (!call.outcome.ok && !refusedByFence(call)) {
       const code = codeOf(call.outcome.error);
       if (call.method !== 'waitForLock' || code !== 'LOCK_TIMEOUT') {
         problems.push(`${describe(call)} failed with ${code}`);
@@ -562,6 +581,7 @@ export function methodViolations(run: MethodRun): MethodCheck {
           break;
         }
         case 'set':
+          heldAtStart.set(call, own.held + own.keptHeld > 0);
           endHold(key, () => true, at);
           own.waitVoided = true;
           own.cached.clear();
@@ -654,6 +674,40 @@ export function methodViolations(run: MethodRun): MethodCheck {
       default:
         break;
     }
+  }
+
+  // A holder's set is fenced (README "Fencing"): refused, writing nothing, only when its
+  // instance held the key as it began and another write reached the key since the instance's
+  // acquisition (a record, a delete, another instance's claim): the lock was no longer on it.
+  for (const call of calls.filter(refusedByFence)) {
+    const acquired = calls
+      .filter(
+        (acquire) =>
+          acquire.method === 'acquireLock' &&
+          acquire.instance === call.instance &&
+          acquire.key === call.key &&
+          returned(acquire) === true &&
+          acquire.start < call.start,
+      )
+      .sort((a, b) => b.start - a.start)[0];
+    const since = confirms.get(acquired as AdapterCall)?.start ?? acquired?.start;
+    const displaced =
+      since !== undefined &&
+      calls.some(
+        (other) =>
+          other !== call &&
+          other.key === call.key &&
+          other.end > since &&
+          other.start < call.end &&
+          (other.method === 'set' ||
+            other.method === 'delete' ||
+            (other.method === 'acquireLock' &&
+              other.instance !== call.instance &&
+              returned(other) === true)),
+      );
+    if (heldAtStart.get(call) === true && displaced) exceptionsUsed.fencedSet += 1;
+    else
+      problems.push(`${describe(call)} refused by the fence although its lock was not displaced`);
   }
 
   // Each get against the register, with the exceptions it was entitled to when it started.

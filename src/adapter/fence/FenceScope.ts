@@ -4,8 +4,12 @@ import { fenceError } from './fenceErrors.js';
 
 /** A lock acquired inside a fence scope. */
 export interface ScopedLock {
+  /** Who took it (the adapter instance): two adapters may lock the same cache key. */
+  readonly holder: object;
   readonly key: string;
-  /** Its fence while this execution still holds the lock; undefined once released or stored. */
+  /** This execution's acquisition, as its holder keeps it. */
+  readonly acquisition: object;
+  /** Its fence until this execution released or stored it (a lost one's fence says so). */
   fence(): Fence | undefined;
 }
 
@@ -25,6 +29,21 @@ export function noteAcquired(lock: ScopedLock): void {
   // A long-lived scope around many executions keeps only the locks still held.
   scope.locks = scope.locks.filter((held) => held.fence() !== undefined);
   scope.locks.push(lock);
+}
+
+/**
+ * The acquisition of `key` by `holder` that the execution running now made, when it runs in a
+ * fence scope: what tells two executions of one key on one instance apart (one may have taken
+ * over the other's lapsed lock).
+ */
+export function acquisitionInScope(holder: object, key: string): object | undefined {
+  const locks = scopes.getStore()?.locks;
+  if (locks === undefined) return undefined;
+  for (let at = locks.length - 1; at >= 0; at -= 1) {
+    const lock = locks[at];
+    if (lock !== undefined && lock.holder === holder && lock.key === key) return lock.acquisition;
+  }
+  return undefined;
 }
 
 /** Runs `fn` in a fresh fence scope: a lock the adapter acquires inside it gets a fence. */

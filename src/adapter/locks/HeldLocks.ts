@@ -33,6 +33,10 @@ export interface HeldLock {
   lapseSeen: boolean;
   /** What a committed fence of this acquisition left on the key (renewal and `set` keep it). */
   mark: Mark | undefined;
+  /** Released, or replaced by its record: this acquisition's execution is done with the key. A
+   * lock another acquisition on the instance took over is not ended: its execution goes on, and
+   * its fence and `set` find out that the key is no longer theirs. */
+  ended: boolean;
 }
 
 /**
@@ -95,6 +99,7 @@ export class HeldLocks {
       storing: false,
       lapseSeen: false,
       mark: undefined,
+      ended: false,
     };
     return slots.lock;
   }
@@ -189,6 +194,7 @@ export class HeldLocks {
 
   private dropLock(key: string, slots: KeySlots): void {
     clearTimeout(slots.lock?.renewal);
+    if (slots.lock !== undefined) slots.lock.ended = true;
     slots.lock = undefined;
     this.onDropped(slots);
     this.keys.settle(key, slots);
