@@ -17,7 +17,7 @@ import { ClaimStates } from './claims/ClaimStates.js';
 import { type FenceDeps, LOST_TO, LockFence } from './fence/Fence.js';
 import { acquisitionInScope, noteAcquired } from './fence/FenceScope.js';
 import { fenceErrorReason, leaseLostError } from './fence/fenceErrors.js';
-import { stampRecord } from './fence/marks.js';
+import { isMarkRecord, stampRecord } from './fence/marks.js';
 import { type HeldLock, HeldLocks } from './locks/HeldLocks.js';
 import { LeaseRenewal } from './locks/LeaseRenewal.js';
 import { type LeaseHealth, LeaseWatch } from './locks/LeaseWatch.js';
@@ -85,8 +85,12 @@ export class ElectroDynamoAdapter implements StorageAdapter {
       markTtlMs: this.options.markTtlMs,
       lockEntity: this.entities.lock,
       locks: this.locks,
-      onCommitted: (lock, mark) => {
+      onCommitted: (key, lock, mark, leaseEnd) => {
         lock.mark = mark;
+        // A renewal that landed after the fence's item was built extended a lease the commit
+        // then wrote back shorter; a mark without the response still needs that lease (the
+        // holder has a set to come, and its waiters must not stop early).
+        if (!mark.withRecord && leaseEnd < lock.validUntil) this.renewal?.refresh(key, lock);
       },
       onLost: (key, lock, reason) => this.loseLock(key, lock, reason),
     };
@@ -164,7 +168,8 @@ export class ElectroDynamoAdapter implements StorageAdapter {
           : await this.records.getLive(key, Date.now);
       if (item === null) return null;
       const record = decodeRecord(item);
-      if (stamp !== undefined) this.cache?.fill(key, item, stamp);
+      // A mark's response stands in for the record only until the holder stores the core's.
+      if (stamp !== undefined && !isMarkRecord(item)) this.cache?.fill(key, item, stamp);
       return record;
     } catch (error) {
       throw await this.failure('get', key, error, startedAt);
@@ -186,11 +191,16 @@ export class ElectroDynamoAdapter implements StorageAdapter {
       const scoped = acquisitionInScope(this, key) as HeldLock | undefined;
       const lock = scoped ?? this.held.lock(key);
       // A holder's record is fenced: stored only while the item still carries its owner token.
-      const fenced = lock !== undefined && (lock.holders > 0 || lock === scoped) ? lock : undefined;
+      const fenced =
+        lock !== undefined && (lock.holders > 0 || (lock === scoped && !lock.ended))
+          ? lock
+          : undefined;
       if (fenced !== undefined) stampRecord(item, fenced.token, fenced.mark);
       this.held.markStoring(lock, true);
-      // A record stored after the holder's lease ended may land over a successor's lock.
-      const watched = fenced !== undefined && !fenced.lost ? fenced : undefined;
+      // A record stored after the holder's lease ended may land over a successor's lock. (A
+      // mark that carries the response needs no lease: it is not renewed, so not judged.)
+      const watched =
+        fenced !== undefined && !fenced.lost && !fenced.mark?.withRecord ? fenced : undefined;
       const sentAt = Date.now();
       try {
         await this.storeRecord(key, item, fenced);
@@ -275,9 +285,13 @@ export class ElectroDynamoAdapter implements StorageAdapter {
       const sentAt = Date.now();
       try {
         await this.locks.release(key, lock.token, lock.mark);
-        this.watch.observe('release', key, { ...lock }, lock.validUntil, sentAt);
+        if (!lock.mark?.withRecord) {
+          this.watch.observe('release', key, { ...lock }, lock.validUntil, sentAt);
+        }
       } catch (error) {
-        this.watch.observe('release', key, { ...lock }, lock.validUntil, sentAt);
+        if (!lock.mark?.withRecord) {
+          this.watch.observe('release', key, { ...lock }, lock.validUntil, sentAt);
+        }
         // STORAGE_ERROR is recoverable: a second releaseLock must still know the token. (Like
         // any release, the retry ends this instance's latest acquisition of the key, so it
         // belongs before the instance acquires the key again.)

@@ -20,6 +20,8 @@ export function createLockEntity(options: EntityOptions) {
         owner: { type: 'string', required: true },
         // Set by a committed fence: when the handler's effects committed, epoch ms.
         committedAt: { type: 'number' },
+        // Which fence item committed last: a resent transaction meets its own and writes nothing.
+        commitId: { type: 'string' },
         // The response a fence was given, stored as a record's are: the mark then answers as one.
         response: { type: 'string' },
         statusCode: { type: 'number' },

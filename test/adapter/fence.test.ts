@@ -1,5 +1,10 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  TransactWriteCommand,
+} from '@aws-sdk/lib-dynamodb';
 import { Service } from 'electrodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ElectroDynamoAdapter } from '../../src/adapter/ElectroDynamoAdapter.js';
@@ -490,6 +495,86 @@ describe.runIf(transactions).concurrent('fence.send (lib-dynamodb TransactWriteC
       response: { orderId: 'o-commit' },
       ttl: CORE_DEFAULTS.ttl,
     });
+  });
+
+  it("a transaction resent after the SDK gave up on its lost answer commits once: the resend finds the fence's own commit and resolves", async () => {
+    // Prepare: the first send commits, then its answer is lost with an error the SDK does not
+    // retry, so the caller (a retry wrapper of its own) sends the same input again.
+    const { doc } = userClient();
+    const client = createClient(env.endpoint);
+    clients.push(client);
+    const lossy = DynamoDBDocumentClient.from(client);
+    const adapter = env.adapter();
+    const key = 'send-resent';
+    const lost = loseNextResponse(
+      client,
+      (name) => name === 'TransactWriteItemsCommand',
+      () => Object.assign(new Error('Injected lost answer'), { name: 'InjectedFailure' }),
+    );
+
+    // Act
+    const outcome = await runInFenceScope(async () => {
+      expect(await claim(adapter, key, 60_000)).toBe(true);
+      const fence = currentFence();
+      const input = {
+        TransactItems: [
+          fence.item(),
+          { Put: { TableName: env.table, Item: { pk: 'order#resent', sk: 'order', n: 1 } } },
+        ],
+      };
+      const first = await settle(fence.send(lossy, input));
+      // The order is in; a resend would write it again were it not fenced by its commitId.
+      await doc.send(
+        new PutCommand({ TableName: env.table, Item: { pk: 'order#resent', sk: 'order', n: 0 } }),
+      );
+      const second = await settle(fence.send(lossy, input));
+      await adapter.set(key, record('stored after the resend'));
+      return { first, second };
+    });
+
+    // Assess: the resend wrote nothing (the order keeps what was put in between), and the
+    // holder's set still stored
+    expect(lost.fired).toBe(true);
+    expect(outcome.first).toMatchObject({ name: 'InjectedFailure' });
+    expect(outcome.second).toBeUndefined();
+    expect(await readOrder('resent')).toEqual({ pk: 'order#resent', sk: 'order', n: 0 });
+    expect((await env.adapter().get(key))?.response).toBe('stored after the resend');
+  });
+
+  it('a release that meets its own mark, committed by a transaction the adapter did not send, ends the lease: an execution then ends with CONFLICT at once', async () => {
+    // Prepare: the fence's item sent by hand (not through fence.send): the adapter never saw it commit
+    const { doc } = userClient();
+    const adapter = env.adapter();
+    const key = 'release-unseen-mark';
+    await runInFenceScope(async () => {
+      expect(await claim(adapter, key, 60_000)).toBe(true);
+      const fence = currentFence();
+      await doc.send(
+        new TransactWriteCommand({ TransactItems: [fence.item(), orderPut('o-unseen', key)] }),
+      );
+    });
+
+    // Act: the core's release after a failed set
+    await adapter.releaseLock(key);
+    let runs = 0;
+    const execution = await settle(
+      executeLikeCore(
+        env.adapter(),
+        key,
+        async () => {
+          runs += 1;
+          return 'ran again';
+        },
+        { lockTimeout: 1_000, lockPollInterval: 20 },
+      ),
+    );
+
+    // Assess: the mark stays, its lease is over
+    const item = await itemOf(key);
+    expect(item).toMatchObject({ owner: expect.any(String), markedUntil: expect.any(Number) });
+    expect(Number(item?.validUntil)).toBeLessThanOrEqual(Date.now());
+    expect(execution).toBeInstanceOf(ReferenceConflictError);
+    expect(runs).toBe(0);
   });
 
   it('after a takeover rejects with CONFLICT lease-lost, writes nothing and publishes leaseLost', async () => {

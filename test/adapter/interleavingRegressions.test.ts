@@ -605,6 +605,35 @@ const ordersBy = async (key: string) =>
   ((await ordersOf(bench, table, [key])).get(key) ?? []).map((order) => order.by).sort();
 
 describe('interleaving regressions: the fence (e), executions of one key on one instance', () => {
+  it("claim-on-miss: the core's double check after the holder's own lease lapsed must not claim the key over from that holder: its set still stores", async () => {
+    // Found by property (e), FC_SEED=1785536222 FC_PATH=25 on DynamoDB Local: i1 (claim-on-miss,
+    // 40 ms leases) claimed in get and confirmed in acquireLock, the logical clock then passed
+    // the lease, and the double-check get, its claim receipt expired, claimed the key again with
+    // a new token: the execution's own fenced write and set were refused (lease-lost) although
+    // nobody else had come.
+    const key = 'double-check-after-own-lapse';
+    const { client, adapter: x } = isolated({
+      claimOnMiss: { lockTtlMs: SHORT_LEASE_MS },
+      lockRenewal: false,
+    });
+    const other = bench.reader(table);
+
+    expect(await x.get(key)).toBeNull();
+    expect(await x.acquireLock(key, SHORT_LEASE_MS)).toBe(true);
+    await sleep(PAST_SHORT_LEASE_MS);
+    const doubleCheck = await x.get(key);
+    const stored = await settle(x.set(key, record('mine')));
+    await x.releaseLock(key);
+    const read = (await other.get(key))?.response;
+    client.destroy();
+
+    expect({ doubleCheck, stored, read }).toEqual({
+      doubleCheck: null,
+      stored: undefined,
+      read: 'mine',
+    });
+  });
+
   it('fence scopes on one instance: a stalled holder whose key another execution of the instance took over and stored must have its late set refused (lease-lost), leaving that record', async () => {
     // Derived from property (e), FC_SEED=7 FC_PATH=4, with no fenced transaction (so dynalite
     // runs it too): the successor's set forgot the instance's lock of the key, so the stalled

@@ -52,10 +52,16 @@ export class ClaimOnMiss {
    */
   async onMiss(key: string, now: number): Promise<EntityItem<RecordEntity> | null> {
     const held = this.held.lock(key);
-    if (held !== undefined && held.holders > 0 && !held.lost && isLive(held.validUntil, now)) {
-      // Another execution on this instance holds the key: this caller waits, as a lost claim would.
-      this.claims.keepLostClaim(key, held.validUntil, now);
-      return null;
+    if (held !== undefined && held.holders > 0 && !held.lost) {
+      if (isLive(held.validUntil, now)) {
+        // Another execution on this instance holds the key: this caller waits, as a lost claim
+        // would.
+        this.claims.keepLostClaim(key, held.validUntil, now);
+        return null;
+      }
+      // Our own lease has lapsed (the core's double check after a stall, say): a claim would take
+      // the key from our own execution. A plain read tells whether another caller completed it.
+      return this.records.getLive(key, Date.now);
     }
     const token = randomUUID();
     const ttlMs = this.ttlMs;

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   type DynamoDBDocumentClient,
   TransactWriteCommand,
@@ -90,8 +91,8 @@ export interface FenceDeps {
   readonly markTtlMs: number;
   readonly lockEntity: LockEntity;
   readonly locks: LockStore;
-  /** The transaction committed: the lock now carries `mark`. */
-  onCommitted(lock: HeldLock, mark: Mark): void;
+  /** The transaction committed: the lock now carries `mark`, and the lease end `leaseEnd`. */
+  onCommitted(key: string, lock: HeldLock, mark: Mark, leaseEnd: number): void;
   /** The fence's condition failed: the lock is someone else's (or gone). */
   onLost(key: string, lock: HeldLock, reason: Exclude<LeaseLostReason, 'lapsed'>): void;
 }
@@ -111,10 +112,18 @@ interface Cancellation {
   readonly others: readonly (string | undefined)[];
 }
 
+/** The fence's item found in a transaction: where it sits, and what it marks the key with. */
+interface SentItem {
+  readonly index: number;
+  readonly commitId: string;
+  readonly mark: Mark;
+  /** The lease end the item writes: what the holder knew when it was built. */
+  readonly leaseEnd: number;
+}
+
 /** The fence of one acquisition of a key. */
 export class LockFence implements Fence {
   readonly table: string;
-  private pendingMark: Mark | undefined;
 
   constructor(
     readonly key: string,
@@ -133,6 +142,7 @@ export class LockFence implements Fence {
     const token = lock.token;
     const committedAt = Date.now();
     const markedUntil = committedAt + deps.markTtlMs;
+    const commitId: string = randomUUID();
     const values: CreateEntityItem<LockEntity> = {
       cacheKey: key,
       owner: token,
@@ -141,6 +151,7 @@ export class LockFence implements Fence {
       expiresAt: toEpochSeconds(Math.max(lock.validUntil, markedUntil)),
       committedAt,
       markedUntil,
+      commitId,
     };
     const given = options.response;
     if (given !== undefined) {
@@ -156,7 +167,14 @@ export class LockFence implements Fence {
       if (record.statusCode !== undefined) values.statusCode = record.statusCode;
       if (record.headers !== undefined) values.headers = record.headers;
     }
-    const put = deps.lockEntity.put(values).where(({ owner }, { eq }) => eq(owner, token));
+    // Another fenced transaction of this execution commits again; the same one resent (after the
+    // SDK gave up on an answer that was lost) finds its own commitId and writes nothing twice.
+    const put = deps.lockEntity
+      .put(values)
+      .where(
+        ({ owner, commitId: committed }, { eq, ne, notExists }) =>
+          `${eq(owner, token)} AND (${notExists(committed)} OR ${ne(committed, commitId)})`,
+      );
     // ElectroDB types `commit` only on entities inside a transaction callback; every put has it.
     const item = (put as unknown as { commit(): FenceItem }).commit();
     if (given !== undefined) {
@@ -171,7 +189,6 @@ export class LockFence implements Fence {
         );
       }
     }
-    this.pendingMark = { committedAt, markedUntil, withRecord: given !== undefined };
     return item;
   }
 
@@ -179,11 +196,11 @@ export class LockFence implements Fence {
     client: DynamoDBDocumentClient,
     input: TransactWriteCommandInput,
   ): Promise<TransactWriteCommandOutput> {
-    const index = await this.indexIn(input.TransactItems);
+    const sent = await this.find(input.TransactItems);
     for (let attempt = 0; ; attempt += 1) {
       try {
         const output = await client.send(new TransactWriteCommand(input));
-        this.committed();
+        this.committed(sent);
         return output;
       } catch (error) {
         if (isNoTransactions(error)) {
@@ -191,8 +208,10 @@ export class LockFence implements Fence {
         }
         if (!isCancellation(error)) throw error;
         const codes = (error.CancellationReasons ?? []).map((reason) => reason?.Code);
-        const verdict = await this.judge(cancellationAt(codes, index), attempt);
+        const verdict = await this.judge(cancellationAt(codes, sent.index), sent, attempt);
         if (verdict === 'retry') continue;
+        // The same transaction committed earlier: nothing was written twice.
+        if (verdict === 'committed') return { $metadata: {} };
         throw error;
       }
     }
@@ -200,7 +219,7 @@ export class LockFence implements Fence {
 
   async go<T extends ElectroTransaction>(transaction: T): Promise<Awaited<ReturnType<T['go']>>> {
     const { TransactItems } = transaction.params() as { TransactItems?: unknown[] };
-    const index = await this.indexIn(TransactItems);
+    const sent = await this.find(TransactItems);
     for (let attempt = 0; ; attempt += 1) {
       let result: { canceled?: boolean; data?: Array<{ code?: string }> };
       try {
@@ -212,12 +231,17 @@ export class LockFence implements Fence {
         throw error;
       }
       if (result.canceled !== true) {
-        this.committed();
+        this.committed(sent);
         return result as Awaited<ReturnType<T['go']>>;
       }
       const codes = (result.data ?? []).map((entry) => entry?.code);
-      const verdict = await this.judge(cancellationAt(codes, index), attempt);
+      const verdict = await this.judge(cancellationAt(codes, sent.index), sent, attempt);
       if (verdict === 'retry') continue;
+      if (verdict === 'committed') {
+        // The same transaction committed earlier: ElectroDB's answer for a committed one.
+        const data = (TransactItems ?? []).map(() => ({ rejected: false, item: null }));
+        return { canceled: false, data } as Awaited<ReturnType<T['go']>>;
+      }
       return result as Awaited<ReturnType<T['go']>>;
     }
   }
@@ -227,8 +251,20 @@ export class LockFence implements Fence {
    * a conflict on the lock item alone (our renewal writing it at that moment) is worth another
    * try; anything else is the caller's own transaction failing, left to them.
    */
-  private async judge(cancellation: Cancellation, attempt: number): Promise<'retry' | 'theirs'> {
-    if (cancellation.fence === 'ConditionalCheckFailed') throw await this.lost();
+  private async judge(
+    cancellation: Cancellation,
+    sent: SentItem,
+    attempt: number,
+  ): Promise<'retry' | 'theirs' | 'committed'> {
+    if (cancellation.fence === 'ConditionalCheckFailed') {
+      const holder = await this.holder();
+      const ours = this.deps.locks.ownMark(holder, this.lock.token) !== undefined;
+      if (ours && holder?.commitId === sent.commitId) {
+        this.committed(sent);
+        return 'committed';
+      }
+      throw await this.lost(holder);
+    }
     const onlyConflictHere =
       cancellation.fence === 'TransactionConflict' &&
       cancellation.others.every((code) => code === undefined || code === 'None');
@@ -239,14 +275,17 @@ export class LockFence implements Fence {
     return 'theirs';
   }
 
-  /** The position of this fence's item in a transaction's items (found by its owner token). */
-  private async indexIn(items: readonly unknown[] | undefined): Promise<number> {
+  /** This fence's item in a transaction's items (found by its owner token), and its mark. */
+  private async find(items: readonly unknown[] | undefined): Promise<SentItem> {
     const token = this.lock.token;
+    const putOf = (entry: unknown) =>
+      (entry as { Put?: { TableName?: unknown; Item?: Record<string, unknown> } } | undefined)?.Put;
     const index = (items ?? []).findIndex((entry) => {
-      const put = (entry as { Put?: { TableName?: unknown; Item?: Record<string, unknown> } })?.Put;
+      const put = putOf(entry);
       return put?.TableName === this.table && put.Item?.owner === token;
     });
-    if (index < 0) {
+    const item = putOf(items?.[index])?.Item;
+    if (index < 0 || item === undefined) {
       throw await adoptCoreError(
         fenceError(
           'item-missing',
@@ -255,21 +294,30 @@ export class LockFence implements Fence {
         ),
       );
     }
-    return index;
+    // The mark is the one this very item writes (another built since may differ).
+    const mark: Mark = {
+      committedAt: Number(item.committedAt),
+      markedUntil: Number(item.markedUntil),
+      withRecord: item.ttlMs !== undefined,
+    };
+    return { index, commitId: String(item.commitId), mark, leaseEnd: Number(item.validUntil) };
   }
 
-  private committed(): void {
-    if (this.pendingMark !== undefined) this.deps.onCommitted(this.lock, this.pendingMark);
+  private committed(sent: SentItem): void {
+    this.deps.onCommitted(this.key, this.lock, sent.mark, sent.leaseEnd);
   }
 
-  /** The lock is lost: what holds the key instead is read once, to say so. */
-  private async lost(): Promise<unknown> {
-    let holder: Record<string, unknown> | undefined;
+  /** What holds the key after the fence's condition failed, by one read (undefined if it fails). */
+  private async holder(): Promise<Record<string, unknown> | undefined> {
     try {
-      holder = await this.deps.locks.itemAt(this.key);
+      return await this.deps.locks.itemAt(this.key);
     } catch {
-      holder = undefined;
+      return undefined;
     }
+  }
+
+  /** The lock is lost to `holder`: said by an event, and by the error the caller gets. */
+  private async lost(holder: Record<string, unknown> | undefined): Promise<unknown> {
     const reason = this.deps.locks.lossOf(holder);
     this.deps.onLost(this.key, this.lock, reason);
     return adoptCoreError(leaseLostError('fence', this.table, this.key, LOST_TO[reason]));

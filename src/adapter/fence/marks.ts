@@ -24,6 +24,13 @@ export function markOf(lock: LockItem): Mark | undefined {
   return { committedAt, markedUntil, withRecord: lock.ttlMs !== undefined };
 }
 
+/** Records read from a mark, not stored by `set`: never cached as the key's final record. */
+const markRecords = new WeakSet<object>();
+
+export function isMarkRecord(item: object): boolean {
+  return markRecords.has(item);
+}
+
 /**
  * A marked lock item that carries a response, read as the record it stands for: created when
  * the effects committed, living until the mark ends. Anything else reads as null.
@@ -42,6 +49,7 @@ export function markAsRecord(lock: LockItem | null): EntityItem<RecordEntity> | 
   if (lock.response !== undefined) record.response = lock.response;
   if (lock.statusCode !== undefined) record.statusCode = lock.statusCode;
   if (lock.headers !== undefined) record.headers = lock.headers;
+  markRecords.add(record);
   return record as EntityItem<RecordEntity>;
 }
 

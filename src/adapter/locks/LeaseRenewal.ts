@@ -63,6 +63,15 @@ export class LeaseRenewal {
     this.schedule(key, lock, leaseStart + lock.ttlMs * RENEW_AT_FRACTION - Date.now());
   }
 
+  /**
+   * Renews at once (at the shortest interval) if a renewal is scheduled: a fence's commit
+   * rewrote the lock item with the lease end it knew, which a renewal in between may have
+   * passed, and waiters must not see the lease end early.
+   */
+  refresh(key: string, lock: HeldLock): void {
+    if (lock.renewal !== undefined) this.schedule(key, lock, 0);
+  }
+
   private schedule(key: string, lock: HeldLock, delayMs: number): void {
     clearTimeout(lock.renewal);
     const delay = Math.min(MAX_DELAY_MS, Math.max(MIN_RENEWAL_INTERVAL_MS, delayMs));

@@ -268,6 +268,13 @@ export class LockStore {
       ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
     });
     if (result.deleted) return;
+    // Where the rejection carries no item (dynalite, or an empty key), one read tells.
+    const holder = result.holder ?? (await this.read(key));
+    const found = this.ownMark(holder, token);
+    if (found !== undefined) {
+      if (!found.withRecord) await this.endMarkedLease(key, token, found);
+      return;
+    }
     if (result.attempts > 1) {
       // The first attempt most likely removed it; whatever holds the key now is not ours.
       publish('ambiguousWriteResolved', () => ({
@@ -277,12 +284,7 @@ export class LockStore {
         attempts: result.attempts,
         outcome: 'already-released',
       }));
-      return;
     }
-    // Where the rejection carries no item (dynalite, or an empty key), one read tells.
-    const holder = result.holder ?? (await this.read(key));
-    const found = this.ownMark(holder, token);
-    if (found !== undefined && !found.withRecord) await this.endMarkedLease(key, token, found);
   }
 
   /** Rewrites our marked lock with its lease ended now, keeping the mark. */
