@@ -19,7 +19,7 @@ import { acquisitionInScope, noteAcquired } from './fence/FenceScope.js';
 import { fenceErrorReason, leaseLostError } from './fence/fenceErrors.js';
 import { isMarkRecord, stampRecord } from './fence/marks.js';
 import { type HeldLock, HeldLocks } from './locks/HeldLocks.js';
-import { LeaseRenewal } from './locks/LeaseRenewal.js';
+import { LeaseRenewal, reportLeaseLost } from './locks/LeaseRenewal.js';
 import { type LeaseHealth, LeaseWatch } from './locks/LeaseWatch.js';
 import { LockStore } from './locks/LockStore.js';
 import { RecordCache } from './records/RecordCache.js';
@@ -197,10 +197,8 @@ export class ElectroDynamoAdapter implements StorageAdapter {
           : undefined;
       if (fenced !== undefined) stampRecord(item, fenced.token, fenced.mark);
       this.held.markStoring(lock, true);
-      // A record stored after the holder's lease ended may land over a successor's lock. (A
-      // mark that carries the response needs no lease: it is not renewed, so not judged.)
-      const watched =
-        fenced !== undefined && !fenced.lost && !fenced.mark?.withRecord ? fenced : undefined;
+      // A record stored after the holder's lease ended may land over a successor's lock.
+      const watched = fenced !== undefined && !fenced.lost ? fenced : undefined;
       const sentAt = Date.now();
       try {
         await this.storeRecord(key, item, fenced);
@@ -285,13 +283,9 @@ export class ElectroDynamoAdapter implements StorageAdapter {
       const sentAt = Date.now();
       try {
         await this.locks.release(key, lock.token, lock.mark);
-        if (!lock.mark?.withRecord) {
-          this.watch.observe('release', key, { ...lock }, lock.validUntil, sentAt);
-        }
+        this.watch.observe('release', key, { ...lock }, lock.validUntil, sentAt);
       } catch (error) {
-        if (!lock.mark?.withRecord) {
-          this.watch.observe('release', key, { ...lock }, lock.validUntil, sentAt);
-        }
+        this.watch.observe('release', key, { ...lock }, lock.validUntil, sentAt);
         // STORAGE_ERROR is recoverable: a second releaseLock must still know the token. (Like
         // any release, the retry ends this instance's latest acquisition of the key, so it
         // belongs before the instance acquires the key again.)
@@ -350,12 +344,7 @@ export class ElectroDynamoAdapter implements StorageAdapter {
     lock.lost = true;
     clearTimeout(lock.renewal);
     lock.renewal = undefined;
-    publish('leaseLost', () => ({
-      table: this.options.table,
-      key,
-      reason,
-      heldMs: Date.now() - lock.acquiredAt,
-    }));
+    reportLeaseLost(this.options.table, key, lock, reason);
   }
 
   /**

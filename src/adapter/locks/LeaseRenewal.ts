@@ -170,11 +170,16 @@ export class LeaseRenewal {
   }
 
   private reportLoss(key: string, lock: HeldLock, reason: LeaseLostReason): void {
-    publish('leaseLost', () => ({
-      table: this.options.table,
-      key,
-      reason,
-      heldMs: Date.now() - lock.acquiredAt,
-    }));
+    reportLeaseLost(this.options.table, key, lock, reason);
   }
+}
+
+/** Says that a lock this instance held is no longer its own, and how long it was held. */
+export function reportLeaseLost(
+  table: string,
+  key: string,
+  lock: Pick<HeldLock, 'acquiredAt'>,
+  reason: LeaseLostReason,
+): void {
+  publish('leaseLost', () => ({ table, key, reason, heldMs: Date.now() - lock.acquiredAt }));
 }

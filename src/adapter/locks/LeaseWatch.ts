@@ -22,6 +22,8 @@ export interface LeaseHealth {
 export interface WatchedLease {
   readonly ttlMs: number;
   lapseSeen?: boolean;
+  /** A fence's mark that carries the response answers as the record: no lease is kept for it. */
+  readonly mark?: { readonly withRecord: boolean } | undefined;
 }
 
 /**
@@ -49,6 +51,8 @@ export class LeaseWatch {
     leaseEnd: number,
     sentAt: number,
   ): void {
+    // Such a lease is not renewed and ends by design: judging it would raise false alarms.
+    if (lease.mark?.withRecord) return;
     const answeredAt = Date.now();
     const leaseMs = lease.ttlMs;
     const latencyMs = answeredAt - sentAt;
